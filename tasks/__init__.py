@@ -1,0 +1,1 @@
+"""seqio task and mixture registrations (installed as `xlmr_jax.tasks`)."""

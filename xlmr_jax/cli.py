@@ -1,0 +1,56 @@
+"""`xlmr` command line: one subcommand per module in `xlmr_jax.commands`, imported on use."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module under xlmr_jax.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "model-info": ("model_info", "parameter counts of a model preset"),
+    "import": ("import_checkpoint", "import HF or fairseq weights into an xlmr-jax checkpoint"),
+    "export": ("export_checkpoint", "export an xlmr-jax checkpoint to HF transformers"),
+    "fill-mask": ("fill_mask", "top-k fills for <mask> tokens in a text"),
+    "extract-features": ("extract_features", "last hidden states and MLM logits to .npz"),
+    "spm-train": ("spm_train", "train a SentencePiece unigram model on alpha-sampled text"),
+    "data": ("data", "corpus statistics and benchmark downloads"),
+    "train": ("train", "pretrain with a gin configuration"),
+    "finetune": ("finetune", "fine-tune on a benchmark with a gin configuration"),
+    "eval": ("evaluate", "evaluate a fine-tuned checkpoint"),
+    "score": ("score", "score a predictions file with the official metric"),
+    "results": ("results", "collect run results into one table"),
+    "plan": ("plan", "ahead-of-time memory/FLOPs plan of a train step on a mesh"),
+    "demo": ("demo", "train a tiny multilingual model on real text and fill masks"),
+}
+
+
+def _command_module(name: str):
+    return importlib.import_module(f"xlmr_jax.commands.{COMMANDS[name][0]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="xlmr", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        parser.error(f"unknown command {name!r}; choose one of {', '.join(COMMANDS)}")
+    try:
+        module = _command_module(name)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("xlmr_jax.commands"):
+            parser.error(f"command {name!r} is not available in this version")
+        raise
+    command_parser = argparse.ArgumentParser(prog=f"xlmr {name}", description=COMMANDS[name][1])
+    module.add_arguments(command_parser)
+    return int(module.run(command_parser, rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `xlmr` subcommand: `add_arguments(parser)` and `run(parser, argv) -> exit code`."""

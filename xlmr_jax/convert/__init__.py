@@ -1,0 +1,1 @@
+"""Checkpoint conversion between xlmr-jax, HuggingFace transformers and fairseq."""

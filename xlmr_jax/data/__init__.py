@@ -1,0 +1,1 @@
+"""Pretraining and benchmark data: sources, preprocessors, mixtures, per-host pipelines."""

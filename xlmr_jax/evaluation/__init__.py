@@ -1,0 +1,1 @@
+"""Official benchmark metrics, QA span decoding and result tables."""

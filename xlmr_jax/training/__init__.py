@@ -1,0 +1,1 @@
+"""Optimizer, train state, train/eval steps, the loop, checkpoints and metric writers."""

@@ -45,7 +45,9 @@ class ModelConfig:
                 f"num_heads={self.num_heads}."
             )
         if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"ModelConfig.dtype must be float32|bfloat16|float16, got {self.dtype!r}.")
+            raise ValueError(
+                f"ModelConfig.dtype must be float32|bfloat16|float16, got {self.dtype!r}."
+            )
         if self.remat_policy not in REMAT_POLICIES:
             raise ValueError(
                 f"ModelConfig.remat_policy={self.remat_policy!r}; choose one of {REMAT_POLICIES}."
@@ -79,9 +81,7 @@ REMAT_POLICIES = ("none", "full", "dots_saveable", "dots_with_no_batch_dims_save
 
 PRESETS: dict[str, ModelConfig] = {
     # A few-second CPU model for tests and the demo (vocabulary set by the data).
-    "tiny": ModelConfig(
-        vocab_size=8002, hidden_size=64, num_layers=2, num_heads=4, mlp_dim=256
-    ),
+    "tiny": ModelConfig(vocab_size=8002, hidden_size=64, num_layers=2, num_heads=4, mlp_dim=256),
     "base": ModelConfig(),
     "large": ModelConfig(hidden_size=1024, num_layers=24, num_heads=16, mlp_dim=4096),
     "xl": ModelConfig(

@@ -32,18 +32,44 @@ def _zeros(axes: tuple[str | None, ...]) -> Callable:
     return nn.with_logical_partitioning(nn.initializers.zeros_init(), axes)
 
 
-def _dense(cfg: ModelConfig, features, in_axes, out_axes, name: str, axis=-1) -> nn.Module:
-    """DenseGeneral with bias, fp32 params, compute in cfg.dtype and logical axes on the kernel."""
-    out = out_axes if isinstance(out_axes, tuple) else (out_axes,)
-    return nn.DenseGeneral(
-        features=features,
-        axis=axis,
-        dtype=jnp.dtype(cfg.dtype),
-        param_dtype=jnp.float32,
-        kernel_init=_normal(cfg, in_axes + out),
-        bias_init=_zeros(out),
-        name=name,
-    )
+class Dense(nn.Module):
+    """x @ kernel + bias over the last `len(in_axes)` dims of x; kernel [*in, *out] in float32.
+
+    Flax's DenseGeneral initialises a flattened 2-D kernel, which breaks logical constraints on
+    3-D attention kernels under a mesh; this one creates the kernel in its final shape.
+    """
+
+    features: tuple[int, ...]
+    in_axes: tuple[str | None, ...]
+    out_axes: tuple[str | None, ...]
+    init_std: float
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        n_in = len(self.in_axes)
+        in_shape = x.shape[x.ndim - n_in :]
+        kernel = self.param(
+            "kernel",
+            nn.with_logical_partitioning(
+                nn.initializers.normal(self.init_std), self.in_axes + self.out_axes
+            ),
+            in_shape + self.features,
+            jnp.float32,
+        )
+        bias = self.param("bias", _zeros(self.out_axes), self.features, jnp.float32)
+        contract = (tuple(range(x.ndim - n_in, x.ndim)), tuple(range(n_in)))
+        y = jax.lax.dot_general(
+            x.astype(self.dtype), kernel.astype(self.dtype), (contract, ((), ()))
+        )
+        return y + bias.astype(self.dtype)
+
+
+def _dense(cfg: ModelConfig, features, in_axes, out_axes, name: str) -> Dense:
+    """A Dense layer with the model's init and compute dtype."""
+    features = features if isinstance(features, tuple) else (features,)
+    out_axes = out_axes if isinstance(out_axes, tuple) else (out_axes,)
+    return Dense(features, in_axes, out_axes, cfg.init_std, jnp.dtype(cfg.dtype), name=name)
 
 
 def _layer_norm(cfg: ModelConfig, name: str) -> nn.Module:
@@ -142,9 +168,7 @@ class SelfAttention(nn.Module):
         probs = nn.Dropout(cfg.attention_dropout_rate)(probs, deterministic=self.deterministic)
         out = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(cfg.dtype), v)
         out = nn.with_logical_constraint(out, activation_axes)
-        return _dense(cfg, cfg.hidden_size, ("heads", "kv"), "embed", name="out", axis=(-2, -1))(
-            out
-        )
+        return _dense(cfg, cfg.hidden_size, ("heads", "kv"), "embed", name="out")(out)
 
 
 class FeedForward(nn.Module):
@@ -207,7 +231,9 @@ class Encoder(nn.Module):
         cfg = self.config
         layer_cls = EncoderLayer
         if cfg.remat_policy != "none":
-            layer_cls = nn.remat(layer_cls, policy=_remat_policy(cfg.remat_policy), prevent_cse=not cfg.scan_layers)
+            layer_cls = nn.remat(
+                layer_cls, policy=_remat_policy(cfg.remat_policy), prevent_cse=not cfg.scan_layers
+            )
         if cfg.scan_layers:
             stack = nn.scan(
                 layer_cls,
@@ -254,7 +280,9 @@ class ClassificationHead(nn.Module):
         h = dropout(x[:, 0], deterministic=deterministic)
         h = jnp.tanh(_dense(cfg, cfg.hidden_size, ("embed",), "embed_out", name="dense")(h))
         h = dropout(h, deterministic=deterministic)
-        return _dense(cfg, self.num_labels, ("embed",), None, name="out_proj")(h).astype(jnp.float32)
+        return _dense(cfg, self.num_labels, ("embed",), None, name="out_proj")(h).astype(
+            jnp.float32
+        )
 
 
 class XLMRoberta(nn.Module):

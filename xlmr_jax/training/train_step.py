@@ -1,0 +1,138 @@
+"""MLM train and eval steps: on-device masking, masked-only LM head, microbatches, non-finite guard."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from xlmr_jax.model import XLMRoberta
+from xlmr_jax.training.train_state import TrainState
+
+MaskFn = Callable[[jax.Array, jax.Array], dict[str, jax.Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+    """Static settings of the step (hashable: part of the jit cache key)."""
+
+    num_languages: int = 1
+    microbatches: int = 1
+    skip_nonfinite: bool = True  # False: apply anyway; the loop stops on a non-finite loss
+
+
+def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
+    """(masking key, dropout key) for this step: a pure function of the run seed and step."""
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    return jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+
+
+def mlm_sums(
+    model: XLMRoberta,
+    params: Any,
+    masked: dict[str, jax.Array],
+    language: jax.Array,
+    num_languages: int,
+    dropout_key: jax.Array | None,
+) -> dict[str, jax.Array]:
+    """Summed cross-entropy / accuracy over the masked positions, also per language."""
+    out = model.apply(
+        {"params": params},
+        masked["input_ids"],
+        masked_positions=masked["masked_positions"],
+        deterministic=dropout_key is None,
+        rngs=None if dropout_key is None else {"dropout": dropout_key},
+    )
+    logits = out["logits"]
+    targets, weights = masked["masked_targets"], masked["masked_weights"]
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets) * weights
+    correct = (jnp.argmax(logits, -1) == targets) * weights
+    per_example_loss, per_example_count = ce.sum(-1), weights.sum(-1)
+    return {
+        "loss_sum": ce.sum(),
+        "correct": correct.sum(),
+        "count": weights.sum(),
+        "language_loss_sum": jax.ops.segment_sum(per_example_loss, language, num_languages),
+        "language_count": jax.ops.segment_sum(per_example_count, language, num_languages),
+    }
+
+
+def _microbatch(x: jax.Array, i: int, n: int) -> jax.Array:
+    """Rows i, i+n, i+2n, ...: each device's local rows stay local when its shard divides by n."""
+    return x.reshape(-1, n, *x.shape[1:])[:, i]
+
+
+def train_step(
+    state: TrainState,
+    batch: dict[str, jax.Array],
+    *,
+    model: XLMRoberta,
+    optimizer: optax.GradientTransformation,
+    mask_fn: MaskFn,
+    config: StepConfig,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimizer update on a global batch {'input_ids' [B, L], 'language' [B]}."""
+    mask_key, dropout_key = step_keys(state)
+    masked = mask_fn(mask_key, batch["input_ids"])
+    total_count = jnp.maximum(masked["masked_weights"].sum(), 1.0)
+    n = config.microbatches
+
+    def loss_fn(params, micro, language, key):
+        sums = mlm_sums(model, params, micro, language, config.num_languages, key)
+        return sums["loss_sum"] / total_count, sums
+
+    grad_fn = jax.grad(loss_fn, has_aux=True)
+    grads, sums = None, None
+    for i in range(n):  # unrolled: n is small and static; XLA reuses the buffers
+        micro = {k: _microbatch(v, i, n) for k, v in masked.items()}
+        g, s = grad_fn(
+            state.params,
+            micro,
+            _microbatch(batch["language"], i, n),
+            jax.random.fold_in(dropout_key, i),
+        )
+        grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
+        sums = s if sums is None else jax.tree.map(jnp.add, sums, s)
+
+    loss = sums["loss_sum"] / total_count
+    grad_norm = optax.global_norm(grads)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    if config.skip_nonfinite:
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
+        params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=params,
+        opt_state=opt_state,
+        skipped_steps=state.skipped_steps + (~finite).astype(jnp.int32),
+    )
+    metrics = {
+        "loss": loss,
+        "accuracy": sums["correct"] / total_count,
+        "masked_tokens": sums["count"],
+        "grad_norm": grad_norm,
+        "finite": finite,
+        "language_loss_sum": sums["language_loss_sum"],
+        "language_count": sums["language_count"],
+    }
+    return new_state, metrics
+
+
+def eval_step(
+    state: TrainState,
+    batch: dict[str, jax.Array],
+    key: jax.Array,
+    *,
+    model: XLMRoberta,
+    mask_fn: MaskFn,
+    num_languages: int,
+) -> dict[str, jax.Array]:
+    """Validation sums with a fixed masking key (the same positions at every evaluation)."""
+    masked = mask_fn(key, batch["input_ids"])
+    return mlm_sums(model, state.params, masked, batch["language"], num_languages, None)

@@ -28,9 +28,10 @@ class Trainer:
         optimizer: optax.GradientTransformation,
         mesh: Mesh,
         mask_fn: MaskFn,
-        step_config: StepConfig = StepConfig(),
+        step_config: StepConfig | None = None,
         fsdp: bool = False,
     ):
+        step_config = step_config or StepConfig()
         self.model, self.optimizer, self.mesh = model, optimizer, mesh
         self.rules = sharding.logical_axis_rules(fsdp)
         self.abstract_state, self.state_specs = state_specs(model, optimizer, self.rules)

@@ -83,7 +83,9 @@ def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -
     return Mesh(device_array, MESH_AXES)
 
 
-def validate_model_on_mesh(cfg: ModelConfig, mesh: Mesh, global_batch_size: int) -> None:
+def validate_model_on_mesh(
+    cfg: ModelConfig, mesh: Mesh, global_batch_size: int, fsdp: bool = False
+) -> None:
     """Clear errors (before any compile) when the mesh does not divide the model or batch."""
     model = mesh.shape[MODEL]
     data = mesh.shape[DATA]
@@ -97,6 +99,10 @@ def validate_model_on_mesh(cfg: ModelConfig, mesh: Mesh, global_batch_size: int)
         raise ValueError(
             f"Tensor parallel model={model} does not divide {bad}. Choose a model axis that "
             "divides heads, mlp and vocabulary rows (XL/XXL pad the vocabulary to 250880 for this)."
+        )
+    if fsdp and cfg.hidden_size % data:
+        raise ValueError(
+            f"FSDP shards the hidden size {cfg.hidden_size} over data={data}, which does not divide it."
         )
     if global_batch_size % data:
         raise ValueError(

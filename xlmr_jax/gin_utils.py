@@ -1,0 +1,80 @@
+"""Gin flags in T5X's conventions: repeatable --gin_file, --gin.NAME=VALUE, package search path."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.resources
+from pathlib import Path
+
+import gin
+
+# Modules whose configurables gin files may name.
+CONFIGURABLE_MODULES = (
+    "xlmr_jax.config",
+    "xlmr_jax.sharding",
+    "xlmr_jax.training.optimizer",
+    "xlmr_jax.training.checkpointing",
+    "xlmr_jax.training.loop",
+    "xlmr_jax.data.pipeline",
+    "xlmr_jax.finetuning.loop",
+)
+
+
+def package_gin_dir() -> Path:
+    """The shipped gin/ folder (the checkout's gin/ in a development install)."""
+    return Path(str(importlib.resources.files("xlmr_jax") / "gin_files"))
+
+
+def add_gin_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gin_file",
+        action="append",
+        default=[],
+        help="gin file (repeatable); relative paths also resolve against the package's gin/",
+    )
+    parser.add_argument(
+        "--gin_search_path", action="append", default=[], help="extra folder for gin includes"
+    )
+
+
+def split_gin_bindings(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(argv without --gin.X=Y flags, ['X = Y', ...])."""
+    rest, bindings = [], []
+    for arg in argv:
+        if arg.startswith("--gin."):
+            name, sep, value = arg[len("--gin.") :].partition("=")
+            if not sep:
+                raise SystemExit(f"error: {arg!r}: gin bindings are written --gin.NAME=VALUE")
+            bindings.append(f"{name} = {value}")
+        else:
+            rest.append(arg)
+    return rest, bindings
+
+
+def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = ()) -> None:
+    """Register configurables, then parse files and bindings; errors name the file or binding."""
+    for module in CONFIGURABLE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+    gin.clear_config()
+    for path in [*search_paths, str(package_gin_dir()), "."]:
+        gin.add_config_file_search_path(path)
+    for name in gin_files:
+        if not _resolvable(name, search_paths):
+            raise SystemExit(
+                f"error: gin file {name!r} not found (looked in ., {', '.join(search_paths)}"
+                f"{', ' if search_paths else ''}{package_gin_dir()})."
+            )
+    try:
+        gin.parse_config_files_and_bindings(gin_files, bindings, finalize_config=False)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise SystemExit(f"error: invalid gin configuration: {e}") from None
+
+
+def _resolvable(name: str, search_paths) -> bool:
+    candidates = [Path(name), *(Path(p) / name for p in search_paths), package_gin_dir() / name]
+    return any(c.is_file() for c in candidates)

@@ -1,0 +1,120 @@
+"""Orbax train checkpoints: full state + data-pipeline position, async, atomic, any-mesh restore."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import gin
+import jax
+import orbax.checkpoint as ocp
+
+from xlmr_jax.training.train_state import TrainState
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    """Save every `period` steps, keep the last `keep` and every `keep_period`-th forever."""
+
+    period: int = 1000
+    keep: int = 3
+    keep_period: int | None = None
+    async_save: bool = True
+
+
+class TrainCheckpoints:
+    """`MODEL_DIR/checkpoints/<step>/{state,data}`.
+
+    Orbax writes each step into a temporary directory and renames it when complete, so a save
+    killed half-way never replaces the latest good checkpoint.
+    """
+
+    def __init__(self, model_dir: str | Path, config: CheckpointConfig):
+        self.directory = Path(model_dir).absolute() / "checkpoints"
+        options = ocp.CheckpointManagerOptions(
+            save_interval_steps=config.period,
+            max_to_keep=config.keep,
+            keep_period=config.keep_period,
+            enable_async_checkpointing=config.async_save,
+            create=True,
+        )
+        self._manager = ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "data")
+        )
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def save(self, step: int, state: TrainState, data_state: dict, force: bool = False) -> bool:
+        """Saves when the period says so (or `force`); returns whether a save started."""
+        return self._manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
+            ),
+            force=force,
+        )
+
+    def restore(
+        self, abstract_state: TrainState, shardings: Any, step: int | None = None
+    ) -> tuple[TrainState, dict]:
+        """Restore onto `shardings` (any mesh: orbax reshards on read)."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"No checkpoint in {self.directory}.")
+        target = jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+            abstract_state,
+            shardings,
+        )
+        _check_compatible(self.directory / str(step) / "state", target)
+        restored = self._manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()
+            ),
+        )
+        return restored.state, restored.data
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()
+
+
+def _check_compatible(state_dir: Path, target: Any) -> None:
+    """Fail before reading arrays when the saved tree does not fit the model (e.g. another size)."""
+    metadata = ocp.StandardCheckpointer().metadata(state_dir)
+    tree = getattr(metadata, "item_metadata", metadata)
+    tree = getattr(tree, "tree", tree)
+    saved = {_path(p): getattr(m, "shape", None) for p, m in _leaves(tree)}
+    wanted = {_path(p): a.shape for p, a in _leaves(target)}
+    missing = sorted(set(wanted) - set(saved))
+    unexpected = sorted(set(saved) - set(wanted))
+    wrong = [  # parameters first: they name the model size
+        f"{k}: checkpoint {tuple(saved[k])} vs model {tuple(wanted[k])}"
+        for k in sorted(set(saved) & set(wanted), key=lambda k: (not k.startswith("params"), k))
+        if saved[k] is not None and tuple(saved[k]) != tuple(wanted[k])
+    ]
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"Checkpoint {state_dir} does not match this model/optimizer "
+            f"(was it saved by a different model size or config?). "
+            f"Missing: {missing[:5]}; unexpected: {unexpected[:5]}; shape mismatches: {wrong[:5]}."
+        )
+
+
+def _path(path) -> str:
+    """'params/encoder/...' for both dataclass (attribute) and dict (key) paths."""
+    parts = (getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))) for k in path)
+    return "/".join(str(p) for p in parts)
+
+
+def _leaves(tree: Any):
+    return jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))[0]

@@ -1,0 +1,272 @@
+"""The pretraining loop: data -> sharded step -> metrics -> orbax checkpoints, with exact resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import gin
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from xlmr_jax import checkpoint as model_checkpoint
+from xlmr_jax import flops, sharding
+from xlmr_jax.config import ModelConfig
+from xlmr_jax.model import XLMRoberta, stack_layers
+from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
+from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
+from xlmr_jax.training.summaries import MetricWriter
+from xlmr_jax.training.train_step import MaskFn, StepConfig
+from xlmr_jax.training.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+
+class BatchSource(Protocol):
+    """What the loop needs from a data pipeline (xlmr_jax.data.pipeline implements it)."""
+
+    languages: list[str]
+    sequence_length: int
+    max_predictions: int
+
+    def __next__(
+        self,
+    ) -> dict[str, np.ndarray]: ...  # input_ids [host_batch, L], language [host_batch]
+
+    def state(self) -> dict: ...
+
+    def restore(self, state: dict) -> None: ...
+
+
+# (split, global batch size, seed) -> a per-host BatchSource and the on-device masking function.
+DataFn = Callable[[str, int, int], tuple[BatchSource, MaskFn]]
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    train_losses: dict[int, float]
+    validation_losses: dict[int, float]
+    preempted: bool
+    state: Any
+
+
+class _Preemption:
+    """SIGTERM sets a flag; the loop saves at the next step boundary and exits cleanly."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        log.warning("SIGTERM received: saving a checkpoint at the next step boundary.")
+        self.requested = True
+
+    def agreed(self) -> bool:
+        if jax.process_count() == 1:
+            return self.requested
+        return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
+
+    def restore(self):
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+@gin.configurable
+def train(
+    model_dir: str = gin.REQUIRED,
+    *,
+    model_config: ModelConfig = gin.REQUIRED,
+    data_fn: DataFn = gin.REQUIRED,
+    total_steps: int = gin.REQUIRED,
+    batch_size: int = 8192,
+    microbatches: int = 1,
+    seed: int = 0,
+    mesh_config: sharding.MeshConfig | None = None,
+    checkpoint_config: CheckpointConfig | None = None,
+    log_every: int = 100,
+    eval_every: int = 1000,
+    eval_batches: int = 20,
+    init_checkpoint: str | None = None,
+    on_nonfinite: str = "skip",
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Pretrain (or continue pretraining) an MLM; resumes from MODEL_DIR/checkpoints if present.
+
+    on_nonfinite: "skip" drops an update whose loss/gradients are not finite (and counts it);
+    "stop" raises with the step and writes the offending batch to MODEL_DIR.
+    stop_after: end after this many steps in this process (the schedule still spans total_steps).
+    """
+    if on_nonfinite not in ("skip", "stop"):
+        raise ValueError(f"train.on_nonfinite must be 'skip' or 'stop', got {on_nonfinite!r}.")
+    model_dir = Path(model_dir)
+    mesh_config = mesh_config or sharding.MeshConfig()
+    checkpoint_config = checkpoint_config or CheckpointConfig()
+    mesh = sharding.make_mesh(mesh_config)
+    sharding.validate_model_on_mesh(model_config, mesh, batch_size, fsdp=mesh_config.fsdp)
+    if batch_size % microbatches:
+        raise ValueError(
+            f"batch_size={batch_size} is not divisible by microbatches={microbatches}."
+        )
+
+    train_data, mask_fn = data_fn("train", batch_size, seed)
+    model = XLMRoberta(model_config)
+    schedule = learning_rate_schedule(total_steps)
+    optimizer = make_optimizer(schedule)
+    step_config = StepConfig(
+        num_languages=len(train_data.languages),
+        microbatches=microbatches,
+        skip_nonfinite=on_nonfinite == "skip",
+    )
+    trainer = Trainer(model, optimizer, mesh, mask_fn, step_config, fsdp=mesh_config.fsdp)
+    checkpoints = TrainCheckpoints(model_dir, checkpoint_config)
+
+    if checkpoints.latest_step() is not None:
+        state, data_state = checkpoints.restore(trainer.abstract_state, trainer.state_shardings)
+        train_data.restore(data_state)
+        log.info("Resumed from step %d in %s.", int(state.step), checkpoints.directory)
+    else:
+        state = trainer.init_state(seed, _initial_params(init_checkpoint, model_config))
+
+    start = int(state.step)
+    last = total_steps if stop_after is None else min(total_steps, start + stop_after)
+    writer = MetricWriter(model_dir, total_steps, start)
+    preemption = _Preemption()
+    result = TrainResult(start, {}, {}, False, None)
+    tokens_per_step = batch_size * train_data.sequence_length
+    step_flops = batch_size * flops.train_flops_per_sequence(
+        model_config, train_data.sequence_length, train_data.max_predictions
+    )
+    peak = flops.peak_flops(jax.devices()[0].device_kind)
+    interval_start, interval_steps = time.perf_counter(), 0
+    try:
+        for step in range(start + 1, last + 1):
+            batch = next(train_data)
+            state, metrics = trainer.train_step(state, batch)
+            interval_steps += 1
+            if step == start + 1:
+                _write_operative_config(model_dir)
+                interval_start, interval_steps = time.perf_counter(), 0  # exclude compile
+            if on_nonfinite == "stop" and not bool(metrics["finite"]):
+                path = model_dir / f"nonfinite_batch_step{step}.npz"
+                np.savez(path, **batch)
+                raise FloatingPointError(
+                    f"Non-finite loss or gradient at step {step}; the batch is saved in {path}."
+                )
+            if step % log_every == 0 or step == last:
+                scalars = _train_scalars(metrics, train_data.languages)
+                result.train_losses[step] = scalars["loss"]
+                elapsed = time.perf_counter() - interval_start
+                if interval_steps and elapsed > 0:
+                    step_time = elapsed / interval_steps
+                    scalars.update(
+                        step_time=step_time,
+                        tokens_per_second=tokens_per_step / step_time,
+                        seqs_per_second=batch_size / step_time,
+                    )
+                    if peak:
+                        scalars["mfu"] = (
+                            step_flops / step_time / (sharding.num_devices(mesh) * peak)
+                        )
+                scalars.update(
+                    learning_rate=float(schedule(step - 1)),
+                    skipped_steps=int(state.skipped_steps),
+                    compile_seconds=trainer.compile_seconds,
+                )
+                writer.write(step, scalars)
+                interval_start, interval_steps = time.perf_counter(), 0
+            if eval_every and (step % eval_every == 0 or step == last):
+                val = evaluate(trainer, state, data_fn, batch_size, seed, eval_batches)
+                result.validation_losses[step] = val["loss"]
+                writer.write(step, val, split="validation")
+            writer.advance()
+            preempted = preemption.agreed()
+            checkpoints.save(step, state, train_data.state(), force=preempted or step == last)
+            if preempted:
+                result.preempted = True
+                break
+    finally:
+        checkpoints.wait()
+        checkpoints.close()
+        writer.close()
+        preemption.restore()
+    result.step, result.state = int(state.step), state
+    return result
+
+
+def evaluate(
+    trainer: Trainer, state, data_fn: DataFn, batch_size: int, seed: int, num_batches: int
+) -> dict[str, float]:
+    """Validation MLM loss, accuracy and perplexity, overall and per language (fixed masks)."""
+    data, _ = data_fn("validation", batch_size, seed)
+    key = jax.random.fold_in(jax.random.key(seed), 2**31 - 1)
+    totals = None
+    for i in range(num_batches):
+        try:
+            batch = next(data)
+        except StopIteration:
+            break
+        sums = jax.device_get(trainer.eval_step(state, batch, jax.random.fold_in(key, i)))
+        totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
+    if totals is None:
+        raise ValueError(
+            "The validation split yielded no batch; check the data's validation split."
+        )
+    count = max(float(totals["count"]), 1.0)
+    out = {
+        "loss": float(totals["loss_sum"]) / count,
+        "accuracy": float(totals["correct"]) / count,
+    }
+    out["perplexity"] = float(np.exp(out["loss"]))
+    for lang, loss_sum, n in zip(
+        data.languages, totals["language_loss_sum"], totals["language_count"]
+    ):
+        if n > 0:
+            out[f"loss/{lang}"] = float(loss_sum / n)
+            out[f"perplexity/{lang}"] = float(np.exp(loss_sum / n))
+    return out
+
+
+def _train_scalars(metrics: dict, languages: list[str]) -> dict[str, float]:
+    m = jax.device_get(metrics)
+    scalars = {k: float(m[k]) for k in ("loss", "accuracy", "grad_norm", "masked_tokens")}
+    for lang, loss_sum, n in zip(languages, m["language_loss_sum"], m["language_count"]):
+        if n > 0:
+            scalars[f"loss/{lang}"] = float(loss_sum / n)
+    return scalars
+
+
+def _initial_params(init_checkpoint: str | None, cfg: ModelConfig):
+    """Parameters of an imported/exported model checkpoint (encoder + MLM head), or None."""
+    if not init_checkpoint:
+        return None
+    loaded = model_checkpoint.load_model(init_checkpoint)
+    mismatched = {
+        k: (getattr(loaded.config, k), getattr(cfg, k))
+        for k in (
+            "vocab_size",
+            "hidden_size",
+            "num_layers",
+            "num_heads",
+            "mlp_dim",
+            "pre_layer_norm",
+        )
+        if getattr(loaded.config, k) != getattr(cfg, k)
+    }
+    if mismatched:
+        raise ValueError(
+            f"init_checkpoint {init_checkpoint} does not match the model config "
+            f"(checkpoint vs config): {mismatched}."
+        )
+    params = loaded.params
+    return stack_layers(params, cfg.num_layers) if cfg.scan_layers else params
+
+
+def _write_operative_config(model_dir: Path) -> None:
+    if jax.process_index() == 0:
+        (model_dir / "config.gin").write_text(gin.operative_config_str(), encoding="utf-8")

@@ -38,7 +38,7 @@ class Trainer:
         self.state_shardings = sharding.shardings(self.state_specs, mesh)
         self.compile_seconds = 0.0
         self._compiled_train = None
-        batch_shardings = {
+        self._batch_shardings = batch_shardings = {
             "input_ids": sharding.batch_sharding(mesh, 2),
             "language": sharding.batch_sharding(mesh, 1),
         }
@@ -91,6 +91,24 @@ class Trainer:
                 self._compiled_train = self._train.lower(state, global_batch).compile()
                 self.compile_seconds = time.perf_counter() - start
             return self._compiled_train(state, global_batch)
+
+    def compile_abstract(self, batch_size: int, seq_len: int):
+        """Compile the train step for abstract inputs (no arrays allocated): for planning."""
+
+        def abstract(tree, shardings):
+            return jax.tree.map(
+                lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), tree, shardings
+            )
+
+        batch = {
+            "input_ids": jax.ShapeDtypeStruct((batch_size, seq_len), np.int32),
+            "language": jax.ShapeDtypeStruct((batch_size,), np.int32),
+        }
+        with self._context():
+            return self._train.lower(
+                abstract(self.abstract_state, self.state_shardings),
+                abstract(batch, self._batch_shardings),
+            ).compile()
 
     def eval_step(
         self, state: TrainState, batch: dict[str, np.ndarray], key: jax.Array

@@ -1,9 +1,14 @@
-"""`xlmr` command line: one subcommand per module in `xlmr_jax.commands`, imported on use."""
+"""`xlmr` command line: one subcommand per module in `xlmr_jax.commands`, imported on use.
+
+Expected failures (bad input, missing files) print one `error:` line and exit 2; set XLMR_DEBUG=1
+for the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> (module under xlmr_jax.commands, one-line help)
@@ -20,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "evaluate a fine-tuned checkpoint"),
     "score": ("score", "score a predictions file with the official metric"),
     "results": ("results", "collect run results into one table"),
+    "launch": (
+        "launch",
+        "start `xlmr train` on a TPU pod, SLURM, several hosts or local processes",
+    ),
     "plan": ("plan", "ahead-of-time memory/FLOPs plan of a train step on a mesh"),
     "demo": ("demo", "train a tiny multilingual model on real text and fill masks"),
 }
@@ -49,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         raise
     command_parser = argparse.ArgumentParser(prog=f"xlmr {name}", description=COMMANDS[name][1])
     module.add_arguments(command_parser)
-    return int(module.run(command_parser, rest) or 0)
+    try:
+        return int(module.run(command_parser, rest) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+        if os.environ.get("XLMR_DEBUG"):
+            raise
+        print(f"xlmr {name}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

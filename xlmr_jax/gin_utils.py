@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.resources
+import logging
 from pathlib import Path
 
 import gin
@@ -16,8 +17,6 @@ CONFIGURABLE_MODULES = (
     "xlmr_jax.training.optimizer",
     "xlmr_jax.training.checkpointing",
     "xlmr_jax.training.loop",
-    "xlmr_jax.data.pipeline",
-    "xlmr_jax.finetuning.loop",
 )
 
 
@@ -55,26 +54,32 @@ def split_gin_bindings(argv: list[str]) -> tuple[list[str], list[str]]:
 def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = ()) -> None:
     """Register configurables, then parse files and bindings; errors name the file or binding."""
     for module in CONFIGURABLE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
+        importlib.import_module(module)
     gin.clear_config()
     for path in [*search_paths, str(package_gin_dir()), "."]:
         gin.add_config_file_search_path(path)
-    for name in gin_files:
-        if not _resolvable(name, search_paths):
-            raise SystemExit(
-                f"error: gin file {name!r} not found (looked in ., {', '.join(search_paths)}"
-                f"{', ' if search_paths else ''}{package_gin_dir()})."
-            )
+    resolved = [_resolve(name, search_paths) for name in gin_files]
     try:
-        gin.parse_config_files_and_bindings(gin_files, bindings, finalize_config=False)
+        gin.parse_config_files_and_bindings(resolved, bindings, finalize_config=False)
     except (OSError, ValueError, SyntaxError) as e:
         raise SystemExit(f"error: invalid gin configuration: {e}") from None
 
 
-def _resolvable(name: str, search_paths) -> bool:
+def _resolve(name: str, search_paths) -> str:
     candidates = [Path(name), *(Path(p) / name for p in search_paths), package_gin_dir() / name]
-    return any(c.is_file() for c in candidates)
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate.absolute())
+    raise SystemExit(
+        f"error: gin file {name!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})."
+    )
+
+
+class _QuietGinSearch(logging.Filter):
+    """gin logs an ERROR for every search path an include is not in; only a miss everywhere is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Path not found")
+
+
+logging.getLogger().addFilter(_QuietGinSearch())

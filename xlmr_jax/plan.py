@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import jax
-
 from xlmr_jax import flops, sharding
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.model import XLMRoberta
@@ -147,4 +145,3 @@ def search(
                 return plan, tried
         microbatches *= 2
     return tried[-1], tried
-

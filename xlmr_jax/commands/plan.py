@@ -16,8 +16,12 @@ from xlmr_jax import gin_utils
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     gin_utils.add_gin_arguments(parser)
     parser.add_argument("--devices", type=int, required=True, help="number of devices to plan for")
-    parser.add_argument("--device_kind", default="h100", help="h100 | h200 | a100 | a100-40 | v4 | v5e | v5p")
-    parser.add_argument("--batch_size", type=int, default=2048, help="global batch (paper XL/XXL: 2048)")
+    parser.add_argument(
+        "--device_kind", default="h100", help="h100 | h200 | a100 | a100-40 | v4 | v5e | v5p"
+    )
+    parser.add_argument(
+        "--batch_size", type=int, default=2048, help="global batch (paper XL/XXL: 2048)"
+    )
     parser.add_argument("--seq_len", type=int, default=512)
     parser.add_argument("--dtype", default="bfloat16", help="compute dtype (params stay float32)")
     parser.add_argument(
@@ -62,7 +66,9 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     plans = []
     for model_parallel in sizes:
         mesh = MeshConfig(data=-1, model=model_parallel, fsdp=base_mesh.fsdp)
-        kwargs = dict(batch_size=args.batch_size, seq_len=args.seq_len, device_kind=args.device_kind)
+        kwargs = dict(
+            batch_size=args.batch_size, seq_len=args.seq_len, device_kind=args.device_kind
+        )
         if args.remat == "auto":
             plan, _ = planner.search(cfg, mesh, **kwargs)
         else:

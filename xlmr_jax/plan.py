@@ -11,7 +11,7 @@ from xlmr_jax.config import ModelConfig
 from xlmr_jax.model import XLMRoberta
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.train_step import StepConfig
-from xlmr_jax.training.trainer import Trainer
+from xlmr_jax.training.trainer import mlm_trainer
 
 GIB = 1024**3
 # Memory per device in bytes (HBM as the vendors state it).
@@ -77,7 +77,7 @@ def plan_train_step(
 
     model = XLMRoberta(cfg)
     optimizer = make_optimizer(learning_rate_schedule(total_steps=2, warmup_steps=1))
-    trainer = Trainer(
+    trainer = mlm_trainer(
         model, optimizer, mesh, mask_fn, StepConfig(microbatches=microbatches), mesh_config.fsdp
     )
     start = time.perf_counter()

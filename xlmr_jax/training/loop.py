@@ -23,7 +23,7 @@ from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.summaries import MetricWriter
 from xlmr_jax.training.train_step import MaskFn, StepConfig
-from xlmr_jax.training.trainer import Trainer
+from xlmr_jax.training.trainer import Trainer, mlm_trainer
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def train(
         microbatches=microbatches,
         skip_nonfinite=on_nonfinite == "skip",
     )
-    trainer = Trainer(model, optimizer, mesh, mask_fn, step_config, fsdp=mesh_config.fsdp)
+    trainer = mlm_trainer(model, optimizer, mesh, mask_fn, step_config, fsdp=mesh_config.fsdp)
     checkpoints = TrainCheckpoints(model_dir, checkpoint_config)
 
     if checkpoints.latest_step() is not None:

@@ -1,10 +1,11 @@
-"""Jitted, sharded train/eval steps for one model on one mesh."""
+"""Jitted, sharded train/eval steps for one model on one mesh (pretraining and fine-tuning)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -18,45 +19,50 @@ from xlmr_jax.model import XLMRoberta
 from xlmr_jax.training.train_state import TrainState, init_train_state, state_specs
 from xlmr_jax.training.train_step import MaskFn, StepConfig, eval_step, train_step
 
+# (state, global batch) -> (new state, metrics); (state, global batch, key) -> metrics
+TrainStepFn = Callable[[TrainState, dict], tuple[TrainState, dict]]
+EvalStepFn = Callable[[TrainState, dict, jax.Array], dict]
+
+MLM_BATCH = {"input_ids": 2, "language": 1}
+
 
 class Trainer:
-    """Owns the state shardings and the compiled steps; the loop feeds it host-local batches."""
+    """Owns the state shardings and the compiled steps; the loops feed it host-local batches.
+
+    `batch_ndims` names the batch fields the steps read and their ranks; every field is
+    sharded over the data axis on its first dimension.
+    """
 
     def __init__(
         self,
         model: XLMRoberta,
         optimizer: optax.GradientTransformation,
         mesh: Mesh,
-        mask_fn: MaskFn,
-        step_config: StepConfig | None = None,
+        train_step_fn: TrainStepFn,
+        eval_step_fn: EvalStepFn,
+        batch_ndims: dict[str, int],
         fsdp: bool = False,
     ):
-        step_config = step_config or StepConfig()
         self.model, self.optimizer, self.mesh = model, optimizer, mesh
         self.rules = sharding.logical_axis_rules(fsdp)
         self.abstract_state, self.state_specs = state_specs(model, optimizer, self.rules)
         self.state_shardings = sharding.shardings(self.state_specs, mesh)
         self.compile_seconds = 0.0
         self._compiled_train = None
-        self._batch_shardings = batch_shardings = {
-            "input_ids": sharding.batch_sharding(mesh, 2),
-            "language": sharding.batch_sharding(mesh, 1),
+        self._batch_ndims = batch_ndims
+        self._batch_shardings = {
+            k: sharding.batch_sharding(mesh, n) for k, n in batch_ndims.items()
         }
         replicated = sharding.replicated(mesh)
         self._train = jax.jit(
-            functools.partial(
-                train_step, model=model, optimizer=optimizer, mask_fn=mask_fn, config=step_config
-            ),
-            in_shardings=(self.state_shardings, batch_shardings),
+            train_step_fn,
+            in_shardings=(self.state_shardings, self._batch_shardings),
             out_shardings=(self.state_shardings, replicated),
             donate_argnums=0,
         )
         self._eval = jax.jit(
-            functools.partial(
-                eval_step, model=model, mask_fn=mask_fn, num_languages=step_config.num_languages
-            ),
-            in_shardings=(self.state_shardings, batch_shardings, replicated),
-            out_shardings=replicated,
+            eval_step_fn,
+            in_shardings=(self.state_shardings, self._batch_shardings, replicated),
         )
 
     @contextlib.contextmanager
@@ -73,13 +79,8 @@ class Trainer:
             )
             return init(params)
 
-    def place_state(self, state: TrainState) -> TrainState:
-        return jax.device_put(state, self.state_shardings)
-
     def _global(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-        return sharding.host_batch_to_global(
-            {"input_ids": batch["input_ids"], "language": batch["language"]}, self.mesh
-        )
+        return sharding.host_batch_to_global({k: batch[k] for k in self._batch_ndims}, self.mesh)
 
     def train_step(
         self, state: TrainState, batch: dict[str, np.ndarray]
@@ -101,8 +102,8 @@ class Trainer:
             )
 
         batch = {
-            "input_ids": jax.ShapeDtypeStruct((batch_size, seq_len), np.int32),
-            "language": jax.ShapeDtypeStruct((batch_size,), np.int32),
+            k: jax.ShapeDtypeStruct((batch_size, seq_len)[:n], np.int32)
+            for k, n in self._batch_ndims.items()
         }
         with self._context():
             return self._train.lower(
@@ -112,6 +113,32 @@ class Trainer:
 
     def eval_step(
         self, state: TrainState, batch: dict[str, np.ndarray], key: jax.Array
-    ) -> dict[str, jax.Array]:
+    ) -> dict[str, Any]:
+        """Outputs of the eval step (replicated unless the step constrains them)."""
         with self._context():
             return self._eval(state, self._global(batch), key)
+
+
+def mlm_trainer(
+    model: XLMRoberta,
+    optimizer: optax.GradientTransformation,
+    mesh: Mesh,
+    mask_fn: MaskFn,
+    step_config: StepConfig | None = None,
+    fsdp: bool = False,
+) -> Trainer:
+    """The pretraining Trainer: on-device masking, masked-only LM loss."""
+    step_config = step_config or StepConfig()
+    return Trainer(
+        model,
+        optimizer,
+        mesh,
+        functools.partial(
+            train_step, model=model, optimizer=optimizer, mask_fn=mask_fn, config=step_config
+        ),
+        functools.partial(
+            eval_step, model=model, mask_fn=mask_fn, num_languages=step_config.num_languages
+        ),
+        MLM_BATCH,
+        fsdp,
+    )

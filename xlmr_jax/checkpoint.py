@@ -1,0 +1,227 @@
+"""The model checkpoint: a directory with `params/` (orbax), `config.json` and the SentencePiece model.
+
+This is the unit of import, export and initialisation (weights only; the trainer keeps its own
+train-state checkpoints). Parameters are stored unboxed, float32, in the per-layer layout
+(`encoder/layers_i`); use `model.stack_layers` for a `scan_layers` model. Directories are written
+atomically: a temporary sibling is renamed into place, so a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from xlmr_jax.config import ModelConfig
+from xlmr_jax.inputs import validate_input_ids
+from xlmr_jax.model import HEADS, XLMRoberta, unstack_layers
+
+FORMAT = "xlmr-jax-model"
+FORMAT_VERSION = 1
+PARAMS_DIR = "params"
+CONFIG_FILE = "config.json"
+SPM_FILE = "sentencepiece.model"
+LABEL_HEADS = ("sequence_classification", "token_classification")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """Everything needed to run or export a model: config, per-layer params and head."""
+
+    config: ModelConfig
+    params: dict
+    head: str = "mlm"
+    num_labels: int = 0
+    id2label: dict[int, str] | None = None
+    spm_path: str | None = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def module(self) -> XLMRoberta:
+        """The Flax module for these params (per-layer layout, so scan_layers off)."""
+        return XLMRoberta(self.config.replace(scan_layers=False), self.head, self.num_labels)
+
+    def predict(self, input_ids, **kwargs) -> dict[str, np.ndarray]:
+        """Model outputs as numpy for [batch, length] ids (pad 1), validated first."""
+        ids = validate_input_ids(input_ids, self.config)
+        if ids.ndim != 2:
+            raise ValueError(f"predict needs [batch, length] ids, got shape {ids.shape}.")
+        out = jax.jit(self.module().apply)({"params": self.params}, jnp.asarray(ids), **kwargs)
+        return jax.tree.map(np.asarray, out)
+
+
+def expected_shapes(config: ModelConfig, head: str, num_labels: int) -> dict[str, tuple[int, ...]]:
+    """ "/"-joined parameter path -> shape, in the per-layer layout, computed without allocating."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {HEADS}.")
+    if head in LABEL_HEADS and num_labels < 1:
+        raise ValueError(f"head {head!r} needs num_labels >= 1, got {num_labels}.")
+    model = XLMRoberta(config.replace(scan_layers=False), head, num_labels)
+    ids = jnp.full((1, 4), config.pad_id + 1, jnp.int32)
+    tree = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), ids)["params"])
+    return {
+        k: tuple(v.shape) for k, v in traverse_util.flatten_dict(nn.unbox(tree), sep="/").items()
+    }
+
+
+def check_params(params: Mapping, config: ModelConfig, head: str, num_labels: int) -> None:
+    """Raise ValueError naming every missing, unexpected or wrongly shaped parameter.
+
+    `params` is a nested tree whose leaves have `.shape` (arrays or orbax metadata).
+    """
+    expected = expected_shapes(config, head, num_labels)
+    found = {
+        k: tuple(v.shape) for k, v in traverse_util.flatten_dict(dict(params), sep="/").items()
+    }
+    problems = []
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing:
+        problems.append(f"missing parameters {missing}")
+    if unexpected:
+        problems.append(f"unexpected parameters {unexpected}")
+    for key in sorted(set(expected) & set(found)):
+        if expected[key] != found[key]:
+            problems.append(f"{key}: config expects shape {expected[key]}, found {found[key]}")
+    if problems:
+        sizes = (
+            f"vocab_size={config.vocab_size}, hidden_size={config.hidden_size}, "
+            f"num_layers={config.num_layers}, num_heads={config.num_heads}, "
+            f"mlp_dim={config.mlp_dim}, max_positions={config.max_positions}, "
+            f"pre_layer_norm={config.pre_layer_norm}, head={head}, num_labels={num_labels}"
+        )
+        raise ValueError(
+            "parameters do not match the config (" + sizes + "):\n  " + "\n  ".join(problems)
+        )
+
+
+def numpy_params(params: Mapping, config: ModelConfig) -> dict:
+    """Unboxed, per-layer, float32 numpy copy of a (possibly boxed or scanned) tree."""
+    params = nn.unbox(dict(params))
+    if "layers" in params.get("encoder", {}):
+        params = unstack_layers(params, config.num_layers)
+    return jax.tree.map(lambda x: np.asarray(jax.device_get(x), dtype=np.float32), params)
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of `target`; on success rename it to `target`, else delete it."""
+    target = Path(target).absolute()
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tmp.chmod(0o755)
+        yield tmp
+        if target.exists():
+            old = tmp.with_name(tmp.name + "-old")
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_model(
+    directory: str | os.PathLike,
+    params: Mapping,
+    config: ModelConfig,
+    *,
+    head: str = "mlm",
+    num_labels: int = 0,
+    id2label: Mapping[int, str] | None = None,
+    spm_path: str | os.PathLike | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Validate and write a model checkpoint directory atomically; returns its path."""
+    import orbax.checkpoint as ocp
+
+    params = numpy_params(params, config)
+    check_params(params, config, head, num_labels)
+    if spm_path is not None and not Path(spm_path).is_file():
+        raise FileNotFoundError(f"SentencePiece model {spm_path} does not exist.")
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": config.to_dict(),
+        "head": head,
+        "num_labels": num_labels,
+        "id2label": {str(k): v for k, v in (id2label or {}).items()} or None,
+        "meta": dict(extra_meta or {}),
+    }
+    with atomic_directory(directory, overwrite=overwrite) as tmp:
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(tmp / PARAMS_DIR, params)
+            checkpointer.wait_until_finished()
+        if spm_path is not None:
+            shutil.copyfile(spm_path, tmp / SPM_FILE)
+        _write_json(tmp / CONFIG_FILE, meta)
+    return Path(directory)
+
+
+def _read_meta(directory: Path) -> dict[str, Any]:
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not an xlmr-jax checkpoint: no {CONFIG_FILE}.")
+    meta = json.loads(path.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(
+            f"{path} is not an xlmr-jax checkpoint config (format={meta.get('format')!r}); "
+            "import HF or fairseq weights with `xlmr import`."
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format_version {meta.get('format_version')!r}.")
+    return meta
+
+
+def load_model(directory: str | os.PathLike) -> LoadedModel:
+    """Read a checkpoint, checking every parameter's name and shape before reading any data."""
+    import orbax.checkpoint as ocp
+
+    directory = Path(directory).absolute()
+    meta = _read_meta(directory)
+    config = ModelConfig.from_dict(meta["model"])
+    head, num_labels = meta["head"], int(meta["num_labels"])
+    params_dir = directory / PARAMS_DIR
+    if not params_dir.is_dir():
+        raise FileNotFoundError(f"{directory}: no {PARAMS_DIR}/ directory.")
+    with ocp.StandardCheckpointer() as checkpointer:
+        stored = checkpointer.metadata(params_dir).item_metadata.tree
+        check_params(stored, config, head, num_labels)
+        target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, np.float32), stored)
+        params = checkpointer.restore(params_dir, target)
+    spm = directory / SPM_FILE
+    id2label = meta.get("id2label")
+    return LoadedModel(
+        config=config,
+        params=params,
+        head=head,
+        num_labels=num_labels,
+        id2label={int(k): v for k, v in id2label.items()} if id2label else None,
+        spm_path=str(spm) if spm.is_file() else None,
+        meta=meta.get("meta", {}),
+    )

@@ -59,17 +59,19 @@ def plan_train_step(
     headroom: float = 0.9,
 ) -> Plan:
     """Compile the real train step on abstract arrays over the available (simulated) devices."""
-    from xlmr_jax.data.masking import mask_tokens, max_predictions_for
+    from xlmr_jax.data.masking import MaskingConfig, mask_tokens
 
     mesh = sharding.make_mesh(mesh_config)
     sharding.validate_model_on_mesh(cfg, mesh, batch_size, fsdp=mesh_config.fsdp)
-    max_predictions = max_predictions_for(seq_len)
+    max_predictions = MaskingConfig().max_predictions(seq_len)
 
     def mask_fn(key, ids):
         return mask_tokens(
             key,
             ids,
             mask_id=_MASK_ID,
+            pad_id=cfg.pad_id,
+            special_ids=(0, 1, 2, 3),
             vocab_low=_FIRST_REAL_ID,
             vocab_high=_MASK_ID,
             max_predictions=max_predictions,

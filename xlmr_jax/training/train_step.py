@@ -61,9 +61,10 @@ def mlm_sums(
     }
 
 
-def _microbatch(x: jax.Array, i: int, n: int) -> jax.Array:
-    """Rows i, i+n, i+2n, ...: each device's local rows stay local when its shard divides by n."""
-    return x.reshape(-1, n, *x.shape[1:])[:, i]
+def _microbatches(x: jax.Array, n: int) -> jax.Array:
+    """[B, ...] -> [n, B/n, ...]; microbatch i holds rows i, i+n, ...: each device's rows stay
+    on that device when its shard divides by n."""
+    return jnp.swapaxes(x.reshape(-1, n, *x.shape[1:]), 0, 1)
 
 
 def train_step(
@@ -86,17 +87,28 @@ def train_step(
         return sums["loss_sum"] / total_count, sums
 
     grad_fn = jax.grad(loss_fn, has_aux=True)
-    grads, sums = None, None
-    for i in range(n):  # unrolled: n is small and static; XLA reuses the buffers
-        micro = {k: _microbatch(v, i, n) for k, v in masked.items()}
-        g, s = grad_fn(
-            state.params,
-            micro,
-            _microbatch(batch["language"], i, n),
-            jax.random.fold_in(dropout_key, i),
+    if n == 1:
+        grads, sums = grad_fn(state.params, masked, batch["language"], dropout_key)
+    else:  # sequential microbatches: activations of one microbatch alive at a time
+        micro = {k: _microbatches(v, n) for k, v in masked.items()}
+        micro_language = _microbatches(batch["language"], n)
+
+        def accumulate(carry, xs):
+            i, micro_masked, language = xs
+            g, s = grad_fn(state.params, micro_masked, language, jax.random.fold_in(dropout_key, i))
+            return jax.tree.map(jnp.add, carry, (g, s)), None
+
+        zeros = jax.tree.map(
+            lambda s: jnp.zeros(s.shape, s.dtype),
+            jax.eval_shape(
+                grad_fn,
+                state.params,
+                jax.tree.map(lambda x: x[0], micro),
+                micro_language[0],
+                dropout_key,
+            ),
         )
-        grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
-        sums = s if sums is None else jax.tree.map(jnp.add, sums, s)
+        (grads, sums), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(n), micro, micro_language))
 
     loss = sums["loss_sum"] / total_count
     grad_norm = optax.global_norm(grads)

@@ -1,0 +1,98 @@
+"""seqio registrations for pretraining: one task per CC-100-layout language, alpha-rate mixtures."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+
+import gin
+import seqio
+
+from xlmr_jax.data.cc100 import language_set
+from xlmr_jax.data.corpus_stats import corpus_stats, sizes
+from xlmr_jax.data.mixing import DEFAULT_ALPHA, mixing_rates
+from xlmr_jax.data.preprocessors import FEATURE, pack_blocks, tokenize_sentences
+from xlmr_jax.data.sources import (
+    DEFAULT_VALIDATION_FRACTION,
+    CorpusError,
+    CorpusSource,
+    discover,
+    language_files,
+)
+from xlmr_jax.vocab import XLMRVocabulary
+
+logger = logging.getLogger(__name__)
+
+
+def task_name(prefix: str, lang: str) -> str:
+    """`<prefix>.<lang>`, with '-' as '_' (seqio names allow [\\w.:]): xlmr.cc100.zh_Hans."""
+    return f"{prefix}.{lang.replace('-', '_')}"
+
+
+def _add(registry, name: str, *args, **kwargs) -> None:
+    if name in registry.names():
+        registry.remove(name)
+    registry.add(name, *args, **kwargs)
+
+
+@gin.configurable
+def register_cc100(
+    data_dir: str | os.PathLike = gin.REQUIRED,
+    vocabulary: XLMRVocabulary | str | os.PathLike = gin.REQUIRED,
+    languages: Sequence[str] | int | None = None,
+    *,
+    name: str = "xlmr.cc100",
+    alpha: float = DEFAULT_ALPHA,
+    size_unit: str = "sentences",
+    tokens_per_sample: int = 512,
+    break_mode: str = "complete",
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+) -> str:
+    """Registers tasks `<name>.<lang>` and the mixture `<name>`; returns the mixture's name.
+
+    languages: codes, one of the papers' set sizes (7, 15, 30, 60, 100; see cc100.language_set)
+    or None for every language in data_dir. Rates are q_i ~ n_i^alpha with n_i the language's
+    training-split size in `size_unit` ("sentences" as in the paper's section 5.1; also
+    "documents", "bytes", "tokens"). Registering a name again replaces it.
+    """
+    vocab = vocabulary if isinstance(vocabulary, XLMRVocabulary) else XLMRVocabulary(vocabulary)
+    if isinstance(languages, int):
+        languages = language_set(languages)
+    files = discover(data_dir) if languages is None else language_files(data_dir, languages)
+    if not files:
+        raise CorpusError(f"{data_dir}: no languages to register (`<lang>.txt[.xz]` files).")
+    stats = corpus_stats(
+        data_dir,
+        languages=list(files),
+        validation_fraction=validation_fraction,
+        vocabulary=vocab if size_unit == "tokens" else None,
+    )
+    train_sizes = sizes(stats, size_unit)
+    empty = sorted(lang for lang, n in train_sizes.items() if not n)
+    if empty:
+        raise CorpusError(
+            f"{data_dir}: no training text for {', '.join(empty)} (empty files or every line "
+            "invalid UTF-8); remove them from the mixture."
+        )
+    output_features = {FEATURE: seqio.Feature(vocab, add_eos=False, dtype="int32")}
+    preprocessors = [
+        tokenize_sentences,
+        functools.partial(pack_blocks, tokens_per_sample=tokens_per_sample, break_mode=break_mode),
+    ]
+    rates = mixing_rates(train_sizes, alpha)
+    for lang, shards in files.items():
+        counts = stats[lang].splits
+        _add(
+            seqio.TaskRegistry,
+            task_name(name, lang),
+            source=CorpusSource(
+                shards, validation_fraction, {s: c.documents for s, c in counts.items()}
+            ),
+            output_features=output_features,
+            preprocessors=preprocessors,
+        )
+    _add(seqio.MixtureRegistry, name, [(task_name(name, lang), rates[lang]) for lang in files])
+    logger.info("Registered %s: %d languages, alpha=%s by %s.", name, len(files), alpha, size_unit)
+    return name

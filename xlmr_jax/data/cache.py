@@ -1,0 +1,165 @@
+"""Packed-block cache: a Task's blocks written once per source file, read back by random access.
+
+Layout under `<root>/<task name>-<fingerprint>/<split>/`: for source file i, `part-<i>.tokens`
+(int32, the blocks' tokens back to back) and `part-<i>.offsets` (int64, block i spans
+offsets[i]:offsets[i + 1]), and `index.json`, written last, listing the parts (source file name,
+size and mtime, blocks, tokens). The fingerprint covers the task's source files, preprocessors
+and vocabulary, so a changed definition gets a new directory; a changed file is rebuilt.
+Blocks never cross source files (fairseq's data shards behave the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import seqio
+
+from xlmr_jax.data.corpus_stats import vocabulary_fingerprint
+from xlmr_jax.data.preprocessors import FEATURE
+from xlmr_jax.data.sources import CorpusSource
+
+logger = logging.getLogger(__name__)
+
+INDEX = "index.json"
+
+
+def task_fingerprint(task: seqio.Task) -> str:
+    """A short hash of what determines the task's blocks (not of the files' contents)."""
+    source = task.source
+    if not isinstance(source, CorpusSource):
+        raise TypeError(f"Task {task.name} does not read a CC-100-layout corpus.")
+    definition = [
+        task.name,
+        [f.path.name for f in source.files],
+        source.validation_fraction,
+        [_describe(p) for p in task.preprocessors],
+        vocabulary_fingerprint(task.output_features[FEATURE].vocabulary),
+    ]
+    return hashlib.blake2b(json.dumps(definition).encode(), digest_size=6).hexdigest()
+
+
+def _describe(fn) -> str:
+    """A preprocessor's name and bound arguments (repr() would include memory addresses)."""
+    if isinstance(fn, functools.partial):
+        return f"{_describe(fn.func)}{sorted(fn.keywords.items())}{list(fn.args)}"
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def task_cache_dir(task: seqio.Task, root: str | Path | None = None) -> Path:
+    """Where `task`'s blocks live: `root` or `<corpus dir>/xlmr_cache`, then name-fingerprint."""
+    root = Path(root) if root else task.source.files[0].path.parent / "xlmr_cache"
+    return root / f"{task.name}-{task_fingerprint(task)}"
+
+
+def _file_key(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    tokens: np.ndarray  # int32 memmap
+    offsets: np.ndarray  # int64 memmap
+
+
+class PackedBlocks:
+    """The cached blocks of one task and split, as one indexable sequence of int32 arrays."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        index = json.loads((self.directory / INDEX).read_text())
+        self.parts_info = index["parts"]
+        self._parts: list[_Part] = []
+        for i, info in enumerate(self.parts_info):
+            offsets = _memmap(self.directory / f"part-{i}.offsets", np.int64)
+            tokens = _memmap(self.directory / f"part-{i}.tokens", np.int32)
+            if len(offsets) != info["blocks"] + 1 or len(tokens) != info["tokens"]:
+                raise ValueError(f"{self.directory}: part {i} does not match {INDEX}; rebuild it.")
+            self._parts.append(_Part(tokens, offsets))
+        self._starts = np.cumsum([0] + [p["blocks"] for p in self.parts_info])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(p["tokens"] for p in self.parts_info)
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        if not 0 <= row < len(self):
+            raise IndexError(f"block {row} of {len(self)}")
+        part = int(np.searchsorted(self._starts, row, side="right")) - 1
+        p, local = self._parts[part], row - int(self._starts[part])
+        return p.tokens[p.offsets[local] : p.offsets[local + 1]]
+
+
+def _memmap(path: Path, dtype) -> np.ndarray:
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def build_cache(task: seqio.Task, split: str, root: str | Path | None = None) -> PackedBlocks:
+    """`task`'s `split` packed into the cache (only files new or changed since the last build)."""
+    directory = task_cache_dir(task, root) / split
+    directory.mkdir(parents=True, exist_ok=True)
+    files = task.source.files
+    try:
+        old = {
+            p["file"]: (i, p)
+            for i, p in enumerate(json.loads((directory / INDEX).read_text())["parts"])
+        }
+    except (OSError, ValueError, KeyError):
+        old = {}
+    parts, reused = [], 0
+    for i, file in enumerate(files):
+        key = _file_key(file.path)
+        prev = old.get(file.path.name)
+        if prev and prev[0] == i and prev[1]["key"] == key:
+            parts.append(prev[1])
+            reused += 1
+            continue
+        logger.info("Packing %s (%s) into %s", file.path.name, split, directory)
+        shard = seqio.ShardInfo(i, len(files))
+        ds = task.get_dataset(
+            None, split=split, shuffle=False, shard_info=shard, num_epochs=1, try_in_mem_cache=False
+        )
+        parts.append({"file": file.path.name, "key": key, **_write_part(ds, directory, i)})
+    if reused == len(files) == len(old):
+        return PackedBlocks(directory)
+    tmp = directory / f".{INDEX}.{os.getpid()}"
+    tmp.write_text(json.dumps({"task": task.name, "split": split, "parts": parts}, indent=1))
+    os.replace(tmp, directory / INDEX)
+    return PackedBlocks(directory)
+
+
+def load_cache(task: seqio.Task, split: str, root: str | Path | None = None) -> PackedBlocks:
+    """The cached blocks, or a FileNotFoundError saying how to build them."""
+    directory = task_cache_dir(task, root) / split
+    if not (directory / INDEX).exists():
+        raise FileNotFoundError(
+            f"No packed cache for {task.name} ({split}) in {directory}; build it with "
+            "`xlmr data cache` (or PretrainPipeline(build_cache=True) on one host)."
+        )
+    return PackedBlocks(directory)
+
+
+def _write_part(ds, directory: Path, i: int) -> dict[str, int]:
+    lengths = []
+    tmp_tokens = directory / f".part-{i}.tokens.tmp"
+    with open(tmp_tokens, "wb") as f:
+        for ex in ds.as_numpy_iterator():
+            block = ex[FEATURE].astype(np.int32)
+            block.tofile(f)
+            lengths.append(len(block))
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+    offsets.tofile(directory / f"part-{i}.offsets")
+    os.replace(tmp_tokens, directory / f"part-{i}.tokens")
+    return {"blocks": len(lengths), "tokens": int(offsets[-1])}

@@ -17,6 +17,9 @@ CONFIGURABLE_MODULES = (
     "xlmr_jax.training.optimizer",
     "xlmr_jax.training.checkpointing",
     "xlmr_jax.training.loop",
+    "xlmr_jax.training.mlm_data",
+    "xlmr_jax.data.masking",
+    "xlmr_jax.tasks.pretrain",
 )
 
 

@@ -3,6 +3,7 @@
 xlmr data stats --table cc100 --alpha 0.3 [--unit gib|tokens] [--languages 15] [--json]
 xlmr data stats --data_dir DIR --alpha 0.3 [--unit sentences|documents|bytes|tokens --vocab M]
 xlmr data cache --data_dir DIR --vocab M [--tokens_per_sample 512 --break_mode complete]
+xlmr data sample-corpus --text_dir $XLMR_DATA_DIR/text --out DIR [--languages en,fr,...]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from xlmr_jax.data.cc100 import cc100_sizes, language_set
 from xlmr_jax.data.corpus_stats import COUNTS, corpus_stats, sizes
 from xlmr_jax.data.mixing import DEFAULT_ALPHA, sampling_table
 from xlmr_jax.data.packing import BREAK_MODES
+from xlmr_jax.data.sample_corpus import write_sample_corpus
 from xlmr_jax.data.sources import DEFAULT_VALIDATION_FRACTION, SPLITS, discover, language_files
 from xlmr_jax.vocab import XLMRVocabulary
 
@@ -43,7 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     built.add_argument("--tokens_per_sample", type=int, default=512)
     built.add_argument("--break_mode", choices=BREAK_MODES, default="complete")
     built.add_argument("--workers", type=int, default=1, help="processes, one language each")
-    for p in (stats, built):
+    sample = sub.add_parser(
+        "sample-corpus", help="a small CC-100-layout corpus from SIB-200 + UDHR text (demo, tests)"
+    )
+    sample.add_argument("--text_dir", required=True, help="folder with sib200/ and udhr2/")
+    sample.add_argument("--out", required=True)
+    sample.add_argument(
+        "--max_sentences", type=int, default=900, help="lines of the largest language"
+    )
+    sample.add_argument("--xz", action="store_true", help="write <lang>.txt.xz")
+    for p in (stats, built, sample):
         p.add_argument("--languages", help="comma-separated codes or a set size (7/15/30/60/100)")
         p.add_argument("--validation_fraction", type=float, default=DEFAULT_VALIDATION_FRACTION)
 
@@ -56,7 +67,20 @@ def _languages(spec: str | None) -> list[str] | None:
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
-    return _stats(args) if args.action == "stats" else _cache(args)
+    actions = {"stats": _stats, "cache": _cache, "sample-corpus": _sample_corpus}
+    return actions[args.action](args)
+
+
+def _sample_corpus(args: argparse.Namespace) -> int:
+    written = write_sample_corpus(
+        args.text_dir,
+        args.out,
+        _languages(args.languages),
+        max_sentences=args.max_sentences,
+        xz=args.xz,
+    )
+    print(f"{len(written)} languages, {sum(written.values()):,} lines in {args.out}")
+    return 0
 
 
 def _stats(args: argparse.Namespace) -> int:

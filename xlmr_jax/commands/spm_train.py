@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from xlmr_jax.data.corpus_stats import corpus_stats, sizes
 from xlmr_jax.data.mixing import DEFAULT_ALPHA
 from xlmr_jax.data.sentence_sampling import sample_sentences
 from xlmr_jax.data.sources import DEFAULT_VALIDATION_FRACTION
@@ -20,7 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
     parser.add_argument(
-        "--input_sentence_size", type=int, default=10_000_000, help="sentences sampled"
+        "--input_sentence_size",
+        type=int,
+        default=None,
+        help="sentences sampled (default: the corpus' training lines, at most 10M)",
     )
     parser.add_argument("--character_coverage", type=float, default=0.9995)
     parser.add_argument("--num_threads", type=int, default=os.cpu_count() or 1)
@@ -30,9 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
+    languages = args.languages.split(",") if args.languages else None
+    if args.input_sentence_size is None:
+        stats = corpus_stats(
+            args.data_dir, languages=languages, validation_fraction=args.validation_fraction
+        )
+        args.input_sentence_size = min(sum(sizes(stats, "sentences").values()), 10_000_000)
     sentences = sample_sentences(
         args.data_dir,
-        args.languages.split(",") if args.languages else None,
+        languages,
         alpha=args.alpha,
         num_sentences=args.input_sentence_size,
         seed=args.seed,

@@ -107,6 +107,11 @@ class PretrainPipeline:
             raise ValueError(
                 f"No {split} blocks for {', '.join(empty)}; drop them from the mixture."
             )
+        if len(empty) == len(self.blocks):
+            raise ValueError(
+                f"No {split} blocks in any language of the mixture; raise "
+                "register_cc100.validation_fraction or add text."
+            )
         if empty:  # small languages may have no validation documents: never sample them
             logger.warning("No %s blocks for %s; they are not sampled.", split, ", ".join(empty))
             self.rates = tuple(0.0 if not len(b) else r for r, b in zip(self.rates, self.blocks))

@@ -33,8 +33,10 @@ class TrainCheckpoints:
 
     def __init__(self, model_dir: str | Path, config: CheckpointConfig):
         self.directory = Path(model_dir).absolute() / "checkpoints"
+        period = config.period
         options = ocp.CheckpointManagerOptions(
-            save_interval_steps=config.period,
+            # Every `period` steps (orbax's default would also save the first step).
+            should_save_fn=lambda step, last_saved: step % period == 0,
             max_to_keep=config.keep,
             keep_period=config.keep_period,
             enable_async_checkpointing=config.async_save,

@@ -8,7 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import gin
 import jax
@@ -20,32 +20,17 @@ from xlmr_jax import flops, sharding
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.model import XLMRoberta, stack_layers
 from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
+from xlmr_jax.training.mlm_data import MLMInputs, mlm_inputs
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.summaries import MetricWriter
-from xlmr_jax.training.train_step import MaskFn, StepConfig
+from xlmr_jax.training.train_step import StepConfig
 from xlmr_jax.training.trainer import Trainer, mlm_trainer
 
 log = logging.getLogger(__name__)
 
 
-class BatchSource(Protocol):
-    """What the loop needs from a data pipeline (xlmr_jax.data.pipeline implements it)."""
-
-    languages: list[str]
-    sequence_length: int
-    max_predictions: int
-
-    def __next__(
-        self,
-    ) -> dict[str, np.ndarray]: ...  # input_ids [host_batch, L], language [host_batch]
-
-    def state(self) -> dict: ...
-
-    def restore(self, state: dict) -> None: ...
-
-
-# (split, global batch size, seed) -> a per-host BatchSource and the on-device masking function.
-DataFn = Callable[[str, int, int], tuple[BatchSource, MaskFn]]
+# (split, global batch size, seed) -> MLMInputs (per-host source + on-device masking).
+DataFn = Callable[[str, int, int], MLMInputs]
 
 
 @dataclasses.dataclass
@@ -82,7 +67,7 @@ def train(
     model_dir: str = gin.REQUIRED,
     *,
     model_config: ModelConfig = gin.REQUIRED,
-    data_fn: DataFn = gin.REQUIRED,
+    data_fn: DataFn = mlm_inputs,
     total_steps: int = gin.REQUIRED,
     batch_size: int = 8192,
     microbatches: int = 1,
@@ -114,7 +99,14 @@ def train(
             f"batch_size={batch_size} is not divisible by microbatches={microbatches}."
         )
 
-    train_data, mask_fn = data_fn("train", batch_size, seed)
+    inputs = data_fn("train", batch_size, seed)
+    if inputs.vocab_size > model_config.vocab_size:
+        raise ValueError(
+            f"The vocabulary has {inputs.vocab_size} ids but the model only "
+            f"{model_config.vocab_size} embedding rows; set ModelConfig.vocab_size."
+        )
+    train_data = inputs.source
+    validation = data_fn("validation", batch_size, seed) if eval_every else None
     model = XLMRoberta(model_config)
     schedule = learning_rate_schedule(total_steps)
     optimizer = make_optimizer(schedule)
@@ -123,7 +115,9 @@ def train(
         microbatches=microbatches,
         skip_nonfinite=on_nonfinite == "skip",
     )
-    trainer = mlm_trainer(model, optimizer, mesh, mask_fn, step_config, fsdp=mesh_config.fsdp)
+    trainer = mlm_trainer(
+        model, optimizer, mesh, inputs.mask_fn, step_config, fsdp=mesh_config.fsdp
+    )
     checkpoints = TrainCheckpoints(model_dir, checkpoint_config)
 
     if checkpoints.latest_step() is not None:
@@ -138,9 +132,9 @@ def train(
     writer = MetricWriter(model_dir, total_steps, start)
     preemption = _Preemption()
     result = TrainResult(start, {}, {}, False, None)
-    tokens_per_step = batch_size * train_data.sequence_length
+    tokens_per_step = batch_size * inputs.sequence_length
     step_flops = batch_size * flops.train_flops_per_sequence(
-        model_config, train_data.sequence_length, train_data.max_predictions
+        model_config, inputs.sequence_length, inputs.max_predictions
     )
     peak = flops.peak_flops(jax.devices()[0].device_kind)
     interval_start, interval_steps = time.perf_counter(), 0
@@ -181,7 +175,7 @@ def train(
                 writer.write(step, scalars)
                 interval_start, interval_steps = time.perf_counter(), 0
             if eval_every and (step % eval_every == 0 or step == last):
-                val = evaluate(trainer, state, data_fn, batch_size, seed, eval_batches)
+                val = evaluate(trainer, state, validation.source, seed, eval_batches)
                 result.validation_losses[step] = val["loss"]
                 writer.write(step, val, split="validation")
             writer.advance()
@@ -199,11 +193,12 @@ def train(
     return result
 
 
-def evaluate(
-    trainer: Trainer, state, data_fn: DataFn, batch_size: int, seed: int, num_batches: int
-) -> dict[str, float]:
-    """Validation MLM loss, accuracy and perplexity, overall and per language (fixed masks)."""
-    data, _ = data_fn("validation", batch_size, seed)
+def evaluate(trainer: Trainer, state, data, seed: int, num_batches: int) -> dict[str, float]:
+    """Validation MLM loss, accuracy and perplexity, overall and per language.
+
+    The same batches and masks every time: the source restarts from its first batch.
+    """
+    data.restore({**data.state(), "position": 0})
     key = jax.random.fold_in(jax.random.key(seed), 2**31 - 1)
     totals = None
     for i in range(num_batches):

@@ -70,3 +70,34 @@ def spm_model(tmp_path_factory: pytest.TempPathFactory, multilingual_sentences: 
     sentences = multilingual_sentences[: SPM_TRAIN_PER_LANGUAGE * len(XLMR_SIB200_LANGUAGES)]
     prefix = tmp_path_factory.mktemp("spm") / "multilingual_8k"
     return train_sentencepiece(sentences, prefix, SPM_VOCAB_SIZE, num_threads=2)
+
+
+# 24 languages in 11 scripts for the pretraining tests (the demo uses all 91).
+PRETRAIN_LANGUAGES = (
+    "en fr de es ru zh-Hans ar hi sw ur el bg tr vi th ja ko he ka hy ta am my fa".split()
+)
+
+
+@pytest.fixture(scope="session")
+def pretrain_corpus(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A small CC-100-layout corpus of real SIB-200 + UDHR text in 24 languages."""
+    from xlmr_jax.data.sample_corpus import write_sample_corpus
+
+    out = tmp_path_factory.mktemp("pretrain_corpus")
+    write_sample_corpus(data_dir / "text", out, PRETRAIN_LANGUAGES, max_sentences=400)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run_bindings(pretrain_corpus: Path, spm_model: str) -> list[str]:
+    """gin bindings that make gin/pretrain/tiny_cpu.gin run on the test corpus (MODEL_DIR unset)."""
+    return [
+        f"DATA_DIR = '{pretrain_corpus}'",
+        f"SPM_MODEL = '{spm_model}'",
+        "LANGUAGES = None",
+        "BATCH_SIZE = 8",
+        "TOKENS_PER_SAMPLE = 32",
+        "WARMUP_STEPS = 2",
+        "train.eval_every = 0",
+        "train.log_every = 1",
+    ]

@@ -29,11 +29,15 @@ MESH_AXES = (DATA, MODEL)
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class MeshConfig:
-    """data=-1 takes all devices not used by `model`; fsdp shards params/optimizer over data."""
+    """data=-1 takes all devices not used by `model`; fsdp shards params/optimizer over data.
+
+    devices=-1 uses every device; a number uses the first that many (e.g. a 1-device baseline).
+    """
 
     data: int = -1
     model: int = 1
     fsdp: bool = False
+    devices: int = -1
 
     def shape(self, num_devices: int) -> tuple[int, int]:
         if self.model < 1 or num_devices % self.model:
@@ -75,6 +79,10 @@ def logical_axis_rules(fsdp: bool = False) -> tuple[tuple[str, Any], ...]:
 def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A (data, model) mesh over all (or the given) devices, model axis innermost (fast links)."""
     devices = list(jax.devices() if devices is None else devices)
+    if config.devices != -1:
+        if config.devices > len(devices):
+            raise ValueError(f"MeshConfig.devices={config.devices} but only {len(devices)} exist.")
+        devices = devices[: config.devices]
     shape = config.shape(len(devices))
     if jax.process_count() > 1 and devices == jax.devices():
         device_array = mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)

@@ -18,7 +18,7 @@ from jax.experimental import multihost_utils
 from xlmr_jax import checkpoint as model_checkpoint
 from xlmr_jax import flops, sharding
 from xlmr_jax.config import ModelConfig
-from xlmr_jax.model import XLMRoberta, stack_layers
+from xlmr_jax.model import XLMRoberta, stack_layers, unstack_layers
 from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.mlm_data import MLMInputs, mlm_inputs
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
@@ -80,12 +80,15 @@ def train(
     init_checkpoint: str | None = None,
     on_nonfinite: str = "skip",
     stop_after: int | None = None,
+    export_model: bool = True,
 ) -> TrainResult:
     """Pretrain (or continue pretraining) an MLM; resumes from MODEL_DIR/checkpoints if present.
 
     on_nonfinite: "skip" drops an update whose loss/gradients are not finite (and counts it);
     "stop" raises with the step and writes the offending batch to MODEL_DIR.
     stop_after: end after this many steps in this process (the schedule still spans total_steps).
+    export_model: when training reaches total_steps, also write MODEL_DIR/model, a model
+    checkpoint (parameters, config, SentencePiece model) for fine-tuning, fill-mask and export.
     """
     if on_nonfinite not in ("skip", "stop"):
         raise ValueError(f"train.on_nonfinite must be 'skip' or 'stop', got {on_nonfinite!r}.")
@@ -190,7 +193,22 @@ def train(
         writer.close()
         preemption.restore()
     result.step, result.state = int(state.step), state
+    if export_model and result.step == total_steps:
+        _export(model_dir / "model", state.params, model_config, inputs.vocabulary_file)
     return result
+
+
+def _export(directory: Path, params, cfg: ModelConfig, spm_path: str) -> None:
+    """The final parameters as a model checkpoint (per-layer layout, float32 numpy)."""
+    if jax.process_count() > 1:
+        params = multihost_utils.process_allgather(params, tiled=True)
+    if cfg.scan_layers:
+        params = unstack_layers(params, cfg.num_layers)
+    if jax.process_index() == 0:
+        model_checkpoint.save_model(
+            directory, jax.device_get(params), cfg, spm_path=spm_path, overwrite=True
+        )
+        log.info("Model checkpoint written to %s.", directory)
 
 
 def evaluate(trainer: Trainer, state, data, seed: int, num_batches: int) -> dict[str, float]:

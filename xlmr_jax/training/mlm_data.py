@@ -23,6 +23,7 @@ class MLMInputs:
     sequence_length: int
     max_predictions: int
     vocab_size: int  # ids the tokenizer produces (the model may have more embedding rows)
+    vocabulary_file: str
 
 
 @gin.configurable
@@ -61,4 +62,11 @@ def mlm_inputs(
             max_predictions=max_predictions,
         )(key, input_ids, word_starts=starts)
 
-    return MLMInputs(source, mask_fn, source.tokens_per_sample, max_predictions, vocab.vocab_size)
+    return MLMInputs(
+        source,
+        mask_fn,
+        source.tokens_per_sample,
+        max_predictions,
+        vocab.vocab_size,
+        str(vocabulary),
+    )

@@ -1,0 +1,41 @@
+"""`xlmr eval --checkpoint DIR --gin_file=finetune/<setting>.gin --output DIR [--split test|dev]`.
+
+Evaluates a fine-tuned model checkpoint on the setting's languages (test spec, or dev) and
+writes results.json, results.md, evaluation.json and predictions/ to --output; gin/runs/eval.gin
+is added after the given gin files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from xlmr_jax import gin_utils
+
+EVAL_GIN = "runs/eval.gin"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="fine-tuned model checkpoint")
+    parser.add_argument("--output", required=True, help="directory for results and predictions")
+    parser.add_argument("--split", choices=("test", "dev"), default="test")
+    parser.add_argument("--languages", help="comma-separated subset of the setting's languages")
+    gin_utils.add_gin_arguments(parser)
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    argv, bindings = gin_utils.split_gin_bindings(argv)
+    args = parser.parse_args(argv)
+    if not args.gin_file:
+        parser.error("give the setting with --gin_file=finetune/<setting>.gin")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    gin_utils.parse([*args.gin_file, EVAL_GIN], bindings, args.gin_search_path)
+    from xlmr_jax.finetuning.evaluate import evaluate_checkpoint
+
+    languages = args.languages.split(",") if args.languages else None
+    result = evaluate_checkpoint(
+        args.checkpoint, args.output, split=args.split, languages=languages
+    )
+    print(result.table)
+    print(f"results: {result.model_dir / 'results.json'}")
+    return 0

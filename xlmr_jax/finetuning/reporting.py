@@ -1,0 +1,80 @@
+"""Run outputs: results.json (evaluation/tables.py schema), results.md, evaluation.json, predictions.
+
+`results.json` holds the primary selection's results ("joint" when it ran), `results_<mode>.json`
+the others; results.md has the papers' table (languages as columns, average last) with one row
+per selection mode; evaluation.json lists per language the task, split, number of evaluated
+examples, metrics and predictions file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from xlmr_jax.evaluation.tables import RunResult, markdown_tables, save_results
+from xlmr_jax.finetuning.evaluation import TaskEvaluation
+from xlmr_jax.finetuning.predictions import write_predictions
+
+PRIMARY = "joint"
+ROW_SUFFIX = {"joint": "", "per_language": "per-language selection"}
+
+
+def split_name(split: str) -> str:
+    """The results.json split: seqio's "validation" is the papers' "dev"."""
+    return "dev" if split == "validation" else split
+
+
+def row_setting(setting: str, mode: str) -> str | None:
+    parts = [part for part in (setting, ROW_SUFFIX.get(mode, mode)) if part]
+    return ", ".join(parts) or None
+
+
+def run_result(
+    evaluations: Mapping[str, TaskEvaluation], model_name: str, setting: str | None
+) -> RunResult:
+    """One table row: every evaluation's metrics under its column."""
+    first = next(iter(evaluations.values()))
+    return RunResult(
+        benchmark=first.info.benchmark,
+        model=model_name,
+        metrics={ev.info.column: dict(ev.metrics) for ev in evaluations.values()},
+        setting=setting,
+        split=split_name(first.split),
+    )
+
+
+def export_predictions(
+    evaluations: Mapping[str, TaskEvaluation], directory: Path, steps: Mapping[str, int]
+) -> dict[str, dict]:
+    """Writes `<directory>/<split>/<column>.<ext>` per language; returns evaluation.json rows."""
+    rows = {}
+    for lang, ev in evaluations.items():
+        path = write_predictions(ev, directory / split_name(ev.split) / ev.info.column)
+        rows[lang] = {
+            "task": ev.task,
+            "split": ev.split,
+            "column": ev.info.column,
+            "examples": ev.examples,
+            "metrics": ev.metrics,
+            "predictions": str(path),
+            "step": steps.get(lang),
+        }
+    return rows
+
+
+def write_report(
+    model_dir: Path, results: Mapping[str, RunResult], details: Mapping[str, Mapping]
+) -> str:
+    """Writes results*.json, results.md and evaluation.json; returns the markdown table."""
+    primary = PRIMARY if PRIMARY in results else next(iter(results))
+    for mode, result in results.items():
+        save_results(
+            result, model_dir / ("results.json" if mode == primary else f"results_{mode}.json")
+        )
+    table = markdown_tables(list(results.values()))
+    (model_dir / "results.md").write_text(table + "\n", encoding="utf-8")
+    (model_dir / "evaluation.json").write_text(
+        json.dumps(details, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return table

@@ -1,0 +1,163 @@
+"""What fine-tuning and checkpoint evaluation share: vocabulary, tasks, model, trainer, params.
+
+The SentencePiece model comes from the init checkpoint (or `spm_model` for random init); task
+registration functions (tasks/*.py) are called with the data directory and that vocabulary;
+all tasks of a run must agree on kind and labels, which fix the model's head.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import optax
+import seqio
+
+from xlmr_jax import sharding
+from xlmr_jax.checkpoint import CONFIG_FILE, SPM_FILE
+from xlmr_jax.config import ModelConfig
+from xlmr_jax.finetuning.evaluation import (
+    BatchCache,
+    PredictFn,
+    TaskEvaluation,
+    evaluate_task,
+    task_source,
+)
+from xlmr_jax.finetuning.sources import TaskInfo
+from xlmr_jax.finetuning.specs import EvalSpec, Recipe
+from xlmr_jax.finetuning.steps import HEADS, finetune_trainer
+from xlmr_jax.model import XLMRoberta, stack_layers
+from xlmr_jax.training.train_state import TrainState
+from xlmr_jax.training.trainer import Trainer
+from xlmr_jax.vocab import XLMRVocabulary
+
+DATA_DIR_ENV = "XLMR_DATA_DIR"
+Registration = Callable[..., Any]  # register_<benchmark>(data_dir, vocabulary)
+# Sizes a pretrained encoder and the fine-tuned model must share.
+SIZE_FIELDS = (
+    "vocab_size", "hidden_size", "num_layers", "num_heads", "mlp_dim", "max_positions",
+    "type_vocab_size", "pre_layer_norm",
+)  # fmt: skip
+
+
+def check_single_process() -> None:
+    if jax.process_count() > 1:
+        raise ValueError(
+            "fine-tuning and evaluation run in one process (one host, any number of its "
+            f"devices); got {jax.process_count()} processes"
+        )
+
+
+def vocabulary(init_checkpoint: str | None, spm_model: str | None) -> XLMRVocabulary:
+    """`spm_model` if given, else the init checkpoint's SentencePiece model."""
+    if spm_model:
+        return XLMRVocabulary(spm_model)
+    if not init_checkpoint:
+        raise ValueError("set SPM_MODEL (a SentencePiece model) when INIT_CHECKPOINT is None")
+    path = os.path.join(init_checkpoint, SPM_FILE)
+    if not os.path.isfile(os.path.join(init_checkpoint, CONFIG_FILE)):
+        raise FileNotFoundError(f"INIT_CHECKPOINT {init_checkpoint} is not a model checkpoint")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{init_checkpoint} has no {SPM_FILE}; set SPM_MODEL")
+    return XLMRVocabulary(path)
+
+
+def register_tasks(
+    registrations: Sequence[Registration], data_dir: str | None, vocab: XLMRVocabulary
+) -> str:
+    """Calls every registration with the data directory (default $XLMR_DATA_DIR); returns it."""
+    data_dir = data_dir or os.environ.get(DATA_DIR_ENV)
+    if not data_dir:
+        raise ValueError(f"set DATA_DIR (or ${DATA_DIR_ENV}) to the benchmark data directory")
+    for register in registrations:
+        register(data_dir=data_dir, vocabulary=vocab)
+    return data_dir
+
+
+def task_info(name: str) -> TaskInfo:
+    return task_source(seqio.get_mixture_or_task(name)).info
+
+
+def common_info(names: Sequence[str]) -> TaskInfo:
+    """The info of the first task, after checking all tasks share kind and labels."""
+    infos = {name: task_info(name) for name in names}
+    first = infos[names[0]]
+    for name, info in infos.items():
+        if (info.kind, info.labels) != (first.kind, first.labels):
+            raise ValueError(
+                f"task {name} ({info.kind}, labels {info.labels}) does not match {names[0]} "
+                f"({first.kind}, labels {first.labels}); one model needs one head"
+            )
+    return first
+
+
+def build_model(config: ModelConfig, info: TaskInfo, vocab: XLMRVocabulary) -> XLMRoberta:
+    if vocab.vocab_size > config.vocab_size:
+        raise ValueError(
+            f"the vocabulary has {vocab.vocab_size} ids but the model only "
+            f"{config.vocab_size} embedding rows ({vocab.model_file})"
+        )
+    return XLMRoberta(config, HEADS[info.kind], info.num_labels)
+
+
+def make_trainer(
+    model: XLMRoberta,
+    info: TaskInfo,
+    optimizer: optax.GradientTransformation,
+    recipe: Recipe,
+    mesh_config: sharding.MeshConfig | None,
+) -> Trainer:
+    mesh_config = mesh_config or sharding.MeshConfig()
+    mesh = sharding.make_mesh(mesh_config)
+    for size in (recipe.batch_size, recipe.eval_batch_size):
+        sharding.validate_model_on_mesh(model.config, mesh, size, fsdp=mesh_config.fsdp)
+    return finetune_trainer(info.kind, model, optimizer, mesh, mesh_config.fsdp)
+
+
+def check_sizes(pretrained: ModelConfig, config: ModelConfig, where: str) -> None:
+    mismatched = {
+        k: (getattr(pretrained, k), getattr(config, k))
+        for k in SIZE_FIELDS
+        if getattr(pretrained, k) != getattr(config, k)
+    }
+    if mismatched:
+        raise ValueError(
+            f"{where} does not match the model config (checkpoint vs config): {mismatched}; "
+            "include the matching gin/models/*.gin"
+        )
+
+
+def place_params(
+    trainer: Trainer, state: TrainState, params: Mapping, keys: Sequence[str] = ()
+) -> TrainState:
+    """`state` with `params` (per-layer, host) in the state's shardings, for `keys` or all."""
+    config = trainer.model.config
+    params = stack_layers(dict(params), config.num_layers) if config.scan_layers else params
+    new = dict(state.params)
+    for key in keys or new:
+        new[key] = jax.device_put(params[key], trainer.state_shardings.params[key])
+    return state.replace(params=new)
+
+
+def predictor(trainer: Trainer, state: TrainState) -> PredictFn:
+    key = jax.random.key(0)  # unused: evaluation is deterministic
+    return lambda batch: trainer.eval_step(state, batch, key)
+
+
+def evaluate_spec(
+    spec: EvalSpec, predict: PredictFn, recipe: Recipe, cache: BatchCache | None = None
+) -> dict[str, TaskEvaluation]:
+    """{language: evaluation} of every task of `spec`; `cache` keeps the batches for next time."""
+    return {
+        lang: evaluate_task(
+            name, spec.split, predict, recipe.eval_batch_size, recipe.max_length, cache
+        )
+        for lang, name in spec.tasks().items()
+    }
+
+
+def steps_per_epoch(num_features: int, batch_size: int) -> int:
+    return max(1, math.ceil(num_features / batch_size))

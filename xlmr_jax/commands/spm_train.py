@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
     parser.add_argument(
+        "--model_type", choices=["unigram", "bpe"], default="unigram", help="paper: unigram (SPM)"
+    )
+    parser.add_argument(
         "--input_sentence_size",
         type=int,
         default=None,
@@ -52,6 +55,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         sentences,
         args.model_prefix,
         args.vocab_size,
+        model_type=args.model_type,
         character_coverage=args.character_coverage,
         num_threads=args.num_threads,
         seed=args.seed,

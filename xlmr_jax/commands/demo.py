@@ -4,7 +4,7 @@
    $XLMR_DATA_DIR/text, sized like CC-100 (square root of the paper's Table 6);
 2. the alpha = 0.3 sampling table of that corpus;
 3. a SentencePiece unigram vocabulary on alpha-sampled sentences;
-4. a tiny XLM-R pretrained with gin/pretrain/tiny_cpu.gin, validation loss printed as it falls;
+4. a small XLM-R pretrained with gin/pretrain/demo_cpu.gin, validation loss printed as it falls;
 5. <mask> filled in held-out sentences of several languages by the trained model.
 Nothing is downloaded; no GPU is needed.
 """
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="folder with sib200/ and udhr2/ (default: $XLMR_DATA_DIR/text, ../shared/data/text)",
     )
-    parser.add_argument("--steps", type=int, default=600, help="pretraining steps (~2 min)")
+    parser.add_argument("--steps", type=int, default=900, help="pretraining steps (a few minutes)")
     parser.add_argument("--vocab_size", type=int, default=8000)
 
 
@@ -87,7 +87,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         train_sentencepiece(sentences, str(spm_prefix), args.vocab_size)
     print(spm_model)
 
-    _banner(f"4. Pretraining a tiny XLM-R for {args.steps} steps (gin/pretrain/tiny_cpu.gin)")
+    _banner(f"4. Pretraining a small XLM-R for {args.steps} steps (gin/pretrain/demo_cpu.gin)")
     from xlmr_jax import gin_utils
     from xlmr_jax.training.loop import train
 
@@ -99,7 +99,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         f"ModelConfig.vocab_size = {args.vocab_size + 2}",
         f"train.eval_every = {max(args.steps // 6, 1)}",
     ]
-    gin_utils.parse(["pretrain/tiny_cpu.gin"], bindings)
+    gin_utils.parse(["pretrain/demo_cpu.gin"], bindings)
     result = train()
     print("validation MLM loss: " + ", ".join(
         f"step {s}: {v:.3f}" for s, v in sorted(result.validation_losses.items())

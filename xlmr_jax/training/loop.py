@@ -53,9 +53,12 @@ class _Preemption:
         log.warning("SIGTERM received: saving a checkpoint at the next step boundary.")
         self.requested = True
 
-    def agreed(self) -> bool:
+    def agreed(self, step: int) -> bool:
+        """Whether every process should save and stop now (hosts agree every 10 steps)."""
         if jax.process_count() == 1:
             return self.requested
+        if step % 10:
+            return False
         return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
 
     def restore(self):
@@ -182,7 +185,7 @@ def train(
                 result.validation_losses[step] = val["loss"]
                 writer.write(step, val, split="validation")
             writer.advance()
-            preempted = preemption.agreed()
+            preempted = preemption.agreed(step)
             checkpoints.save(step, state, train_data.state(), force=preempted or step == last)
             if preempted:
                 result.preempted = True

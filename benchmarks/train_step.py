@@ -373,7 +373,7 @@ def run_child(spec: dict) -> dict[str, Any]:
     try:
         start = time.perf_counter()
         batches = host_batches(shape, count=min(4, 1 + spec["warmup"] + spec["steps"]))
-        result["rss_after_imports_mib"] = _rss_mib()
+        result["rss_before_setup_mib"] = _rss_mib()
         step, facts, extras = SETUPS[impl](shape, spec, batches)
     except ImportError as err:
         return {**result, "status": "skipped", "reason": f"not importable: {err}"}

@@ -36,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from xlmr_jax import host_env  # noqa: E402  (stdlib-only module)
+
+MALLOCS = ("hugepages", "default")
 IMPLS = ("ours", "hf_torch", "hf_flax")
 PEERS = ("hf_torch", "hf_flax")
 MASK_PROB = 0.15
@@ -369,7 +373,11 @@ def run_child(spec: dict) -> dict[str, Any]:
     """Measure one implementation on one shape in this process."""
     shape = Shape(**spec["shape"])
     impl = spec["impl"]
-    result: dict[str, Any] = {"impl": impl, "shape_name": spec["shape_name"]}
+    result: dict[str, Any] = {
+        "impl": impl,
+        "shape_name": spec["shape_name"],
+        "malloc": spec["malloc"],
+    }
     try:
         start = time.perf_counter()
         batches = host_batches(shape, count=min(4, 1 + spec["warmup"] + spec["steps"]))
@@ -384,17 +392,23 @@ def run_child(spec: dict) -> dict[str, Any]:
     result["first_step_seconds"] = time.perf_counter() - start
     for i in range(spec["warmup"]):
         losses.append(step(1 + i))
-    times = []
+    times, faults, system = [], [], []
     for i in range(spec["steps"]):
-        start = time.perf_counter()
+        usage, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         losses.append(step(1 + spec["warmup"] + i))
         times.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        faults.append(after.ru_minflt - usage.ru_minflt)
+        system.append(after.ru_stime - usage.ru_stime)
     median = statistics.median(times)
     result.update(
         status="ok",
         step_seconds=times,
         step_seconds_median=median,
         tokens_per_second=shape.tokens_per_step / median,
+        # Page faults and kernel CPU time per step: fresh large buffers cost page faults.
+        minor_page_faults_per_step=statistics.median(faults),
+        system_cpu_seconds_per_step=statistics.median(system),
         losses=losses,
         peak_rss_mib=_rss_mib(),
         **_device_facts(impl, spec),
@@ -441,7 +455,7 @@ def profile_steps(step, spec: dict, hlo_text: str, count: int = 2) -> dict[str, 
         "ms_per_step_by_group": {k: round(v, 1) for k, v in groups.most_common()},
         "top_ops": [
             {"op": name, "ms_per_step": round(ms, 1), "op_name": op_names.get(name, "")}
-            for name, ms in per_op.most_common(15)
+            for name, ms in per_op.most_common(40)
         ],
     }
 
@@ -462,7 +476,9 @@ def _op_group(name: str, op_name: str) -> str:
     ):
         if key in op_name:
             return f"{label} {'bwd' if backward else 'fwd'}"
-    if any(k in op_name for k in ("select_n", "_where", "/div", "/sqrt", "/pow", "adam")):
+    if "/cond/" in op_name or any(
+        k in op_name for k in ("select_n", "_where", "/div", "/sqrt", "/pow", "adam")
+    ):
         return "optimizer"
     if name.startswith("copy") and not op_name:
         return "copies (buffer copies inserted by XLA)"
@@ -479,8 +495,13 @@ def _rss_mib() -> float:
 # Parent: one subprocess per (shape, implementation), then the table and ratios.
 
 
-def _child_env(impl: str, device: str) -> dict[str, str]:
+def _child_env(impl: str, device: str, malloc: str) -> dict[str, str]:
     env = dict(os.environ)
+    tunables = [t for t in env.pop("GLIBC_TUNABLES", "").split(":") if "malloc.hugetlb" not in t]
+    if tunables != [""] and tunables:
+        env["GLIBC_TUNABLES"] = ":".join(tunables)
+    if malloc == "hugepages":  # what the `xlmr` command sets for itself (xlmr_jax/host_env.py)
+        env = host_env.with_malloc_hugepages(env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Keep transformers from importing the frameworks a child does not use (their RSS).
@@ -496,7 +517,7 @@ def _child_env(impl: str, device: str) -> dict[str, str]:
 
 
 def run_in_subprocess(spec: dict, timeout: float) -> dict[str, Any]:
-    base = {"impl": spec["impl"], "shape_name": spec["shape_name"]}
+    base = {k: spec[k] for k in ("impl", "shape_name", "malloc")}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
     load_before = os.getloadavg()[0]
     try:
@@ -505,7 +526,7 @@ def run_in_subprocess(spec: dict, timeout: float) -> dict[str, Any]:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=_child_env(spec["impl"], spec["device"]),
+            env=_child_env(spec["impl"], spec["device"], spec["malloc"]),
         )
     except subprocess.TimeoutExpired:
         return {**base, "status": "failed", "reason": f"timed out after {timeout:.0f} s"}
@@ -591,31 +612,32 @@ def ratios(results: list[dict]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def format_table(results: list[dict], ratio: dict[str, dict]) -> str:
+def format_table(results: list[dict], ratio: dict[str, dict[str, dict]]) -> str:
     header = (
-        "| shape | impl | tokens/s | median step s | compile s | peak RSS GiB | TFLOP/s | MFU |"
+        "| shape | malloc | impl | tokens/s | median step s | compile s | peak RSS GiB | "
+        "TFLOP/s | MFU |"
     )
-    lines = [header, "|" + "---|" * 8]
+    lines = [header, "|" + "---|" * 9]
     for r in results:
+        head = f"| {r['shape_name']} | {r['malloc']} | {r['impl']} |"
         if r.get("status") != "ok":
-            lines.append(
-                f"| {r['shape_name']} | {r['impl']} | {r.get('status')}: "
-                f"{r.get('reason', '').splitlines()[-1] if r.get('reason') else ''} |||||"
-            )
+            reason = r.get("reason", "").splitlines()[-1] if r.get("reason") else ""
+            lines.append(f"{head} {r.get('status')}: {reason} |||||")
             continue
         compile_s = f"{r['compile_seconds']:.1f}" if "compile_seconds" in r else "-"
         mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else "-"
         lines.append(
-            f"| {r['shape_name']} | {r['impl']} | {r['tokens_per_second']:.1f} | "
+            f"{head} {r['tokens_per_second']:.1f} | "
             f"{r['step_seconds_median']:.3f} | {compile_s} | {r['peak_rss_mib'] / 1024:.2f} | "
             f"{r['achieved_tflops_per_second']:.3f} | {mfu} |"
         )
-    for shape_name, entry in ratio.items():
-        if "ours_over_best_peer" in entry:
-            lines.append(
-                f"\n{shape_name}: ours / best peer ({entry['best_peer']}) = "
-                f"{entry['ours_over_best_peer']:.2f}x"
-            )
+    for malloc, per_shape in ratio.items():
+        for shape_name, entry in per_shape.items():
+            if "ours_over_best_peer" in entry:
+                lines.append(
+                    f"\n{shape_name}, malloc {malloc}: ours / best peer ({entry['best_peer']}) = "
+                    f"{entry['ours_over_best_peer']:.2f}x"
+                )
     return "\n".join(lines)
 
 
@@ -653,12 +675,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="also trace 2 steps of the jitted implementations into DIR and report time per op",
     )
+    p.add_argument(
+        "--malloc",
+        default="hugepages",
+        help="comma list of hugepages (glibc.malloc.hugetlb=1, as `xlmr` runs), default; "
+        "every implementation runs under each",
+    )
     p.add_argument("--json", type=Path, help="write all results here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for name in args.impls.split(","):
         if name not in IMPLS:
             p.error(f"unknown implementation {name!r}; choose from {IMPLS}")
+    for name in args.malloc.split(","):
+        if name not in MALLOCS:
+            p.error(f"unknown --malloc {name!r}; choose from {MALLOCS}")
     shapes = GPU_SHAPES if args.device == "gpu" else CPU_SHAPES
     for name in args.shapes.split(","):
         if name not in shapes:
@@ -700,6 +731,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "threads": args.threads,
             "ours_config": _overrides(args.ours_config),
             "ours_step": _overrides(args.ours_step),
+            "malloc": args.malloc.split(","),
         },
         "shapes": {},
         "results": [],
@@ -715,10 +747,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **dataclasses.asdict(shape),
             "masked_per_sequence": masked_per_sequence(shape.seq_len),
         }
+        runs = [(m, impl) for m in args.malloc.split(",") for impl in args.impls.split(",")]
         for _ in range(args.repeats):
-            for impl in args.impls.split(","):
+            for malloc, impl in runs:
                 spec = {
                     "impl": impl,
+                    "malloc": malloc,
                     "shape_name": shape_name,
                     "shape": dataclasses.asdict(shape),
                     "device": args.device,
@@ -728,20 +762,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "profile_dir": str(args.profile.resolve()) if args.profile else None,
                     **{k: report["settings"][k] for k in ("ours_config", "ours_step")},
                 }
-                print(f"[{shape_name}] {impl} ...", flush=True)
+                label = f"[{shape_name}, malloc {malloc}] {impl}"
+                print(f"{label} ...", flush=True)
                 result = run_in_subprocess(spec, args.timeout)
                 if result.get("status") == "ok":
                     _flop_facts(result, shape, result.get("device_kind"))
                     print(
-                        f"[{shape_name}] {impl}: {result['tokens_per_second']:.1f} tokens/s, "
+                        f"{label}: {result['tokens_per_second']:.1f} tokens/s, "
                         f"peak RSS {result['peak_rss_mib'] / 1024:.2f} GiB",
                         flush=True,
                     )
                 else:
-                    print(f"[{shape_name}] {impl}: {result.get('status')}: {result.get('reason')}")
+                    print(f"{label}: {result.get('status')}: {result.get('reason')}")
                 report["results"].append(result)
     report["load_average_end"] = list(os.getloadavg())
-    report["ratios"] = ratios(report["results"])
+    report["ratios"] = {
+        m: ratios([r for r in report["results"] if r.get("malloc") == m])
+        for m in args.malloc.split(",")
+    }
     print(format_table(report["results"], report["ratios"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

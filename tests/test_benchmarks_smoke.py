@@ -86,7 +86,7 @@ def test_ours_reports_compile_and_masked_head(report: dict):
 
 
 def test_ratios(report: dict):
-    entry = report["ratios"]["tiny"]
+    entry = report["ratios"]["hugepages"]["tiny"]
     assert entry["best_peer"] == "hf_torch"
     assert entry["ours_over_best_peer"] == pytest.approx(
         entry["tokens_per_second"]["ours"] / entry["tokens_per_second"]["hf_torch"]

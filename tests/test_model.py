@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from xlmr_jax import model as model_lib
 from xlmr_jax.config import preset
 from xlmr_jax.model import (
     XLMRoberta,
@@ -118,3 +119,25 @@ def test_too_long_and_bad_head_are_clear_errors():
         init_params(model, jax.random.key(0), seq_len=513)
     with pytest.raises(ValueError, match="unknown head"):
         init_params(XLMRoberta(CFG, head="ranking"), jax.random.key(0))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_tied_decoder_gradients_equal_autodiff(dtype):
+    keys = jax.random.split(jax.random.key(0), 4)
+    h = jax.random.normal(keys[0], (2, 3, 16)).astype(dtype)
+    embedding = jax.random.normal(keys[1], (50, 16)).astype(dtype)
+    bias = jax.random.normal(keys[2], (50,))
+    g = jax.random.normal(keys[3], (2, 3, 50))
+    _, vjp = jax.vjp(model_lib._decode, h, embedding, bias)
+    expected = vjp(g)
+    _, vjp = jax.vjp(model_lib.tied_decoder, h, embedding, bias)
+    rows, h_rows = g.reshape(6, 50), h.reshape(6, 16)
+    both = [model_lib._decoder_grads(rows.astype(dtype), h_rows, embedding, rows)]
+    both.append(model_lib._decoder_grads_cpu(rows.astype(dtype), h_rows, embedding, rows))
+    tol = 1e-6 if dtype == jnp.float32 else 2e-2
+    for got in [vjp(g), *[(d[0].reshape(h.shape), d[1], d[2]) for d in both]]:
+        for a, b in zip(got, expected):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_allclose(
+                np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol
+            )

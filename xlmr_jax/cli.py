@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from xlmr_jax import host_env
+
 # name -> (module under xlmr_jax.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "model-info": ("model_info", "parameter counts of a model preset"),
@@ -65,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"xlmr {name}: error: {e}", file=sys.stderr)
         return 2
+
+
+def console_main() -> None:
+    """The `xlmr` console script: `main` in a process with glibc malloc on huge pages."""
+    host_env.reexec_with_malloc_hugepages("xlmr_jax.cli", sys.argv[1:])
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -139,10 +139,6 @@ class Embeddings(nn.Module):
         x = self.dropout(x, deterministic=deterministic)
         return nn.with_logical_constraint(x.astype(cfg.dtype), ("batch", "length", "embed"))
 
-    def attend(self, x):
-        """x @ E^T: the tied MLM decoder."""
-        return self.word_embeddings.attend(x)
-
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention with a key-padding mask; softmax in float32."""
@@ -252,19 +248,66 @@ class Encoder(nn.Module):
         return x
 
 
+@jax.custom_vjp
+def tied_decoder(h: jax.Array, embedding: jax.Array, bias: jax.Array) -> jax.Array:
+    """float32 logits `h @ embedding^T + bias` ([..., H] x [V, H] -> [..., V]).
+
+    The backward pass is written out so that XLA:CPU gets the layouts it runs fast: there,
+    the logits' gradient is transposed once to vocabulary-major (the `g @ E` dot over the
+    250K vocabulary is ~2x slower than the same dot with both operands vocabulary-major) and
+    the bias gradient is a matmul with ones (a leading-axis reduce_sum is ~70x slower);
+    docs/benchmarks.md. Other platforms take the plain autodiff formulas.
+    """
+    return _decode(h, embedding, bias)
+
+
+def _decode(h, embedding, bias):
+    return (h @ embedding.T).astype(jnp.float32) + bias
+
+
+def _tied_decoder_fwd(h, embedding, bias):
+    return _decode(h, embedding, bias), (h, embedding)
+
+
+def _decoder_grads(g_c, h_rows, embedding, rows):
+    """(dh, d_embedding, d_bias) from the logits' gradient: autodiff's formulas."""
+    return g_c @ embedding, g_c.T @ h_rows, rows.sum(0)
+
+
+def _decoder_grads_cpu(g_c, h_rows, embedding, rows):
+    """The same gradients in the layouts XLA:CPU runs fast."""
+    g_t = jax.lax.optimization_barrier(g_c.T)  # materialised [V, N]
+    ones = jnp.ones((rows.shape[0],), rows.dtype)
+    bias_grad = jnp.matmul(ones, rows, precision=jax.lax.Precision.HIGHEST)
+    return g_t.T @ embedding, g_t @ h_rows, bias_grad
+
+
+def _tied_decoder_bwd(residuals, g):
+    h, embedding = residuals
+    rows = g.reshape(-1, g.shape[-1])
+    g_c, h_rows = rows.astype(h.dtype), h.reshape(-1, h.shape[-1])
+    dh, d_embedding, d_bias = jax.lax.platform_dependent(
+        g_c, h_rows, embedding, rows, cpu=_decoder_grads_cpu, default=_decoder_grads
+    )
+    return dh.reshape(h.shape), d_embedding, d_bias
+
+
+tied_decoder.defvjp(_tied_decoder_fwd, _tied_decoder_bwd)
+
+
 class LMHead(nn.Module):
     """dense -> GELU -> LayerNorm -> tied decoder + bias."""
 
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, x, decode: Callable[[jax.Array], jax.Array]):
+    def __call__(self, x, embedding: jax.Array):
         cfg = self.config
         h = _dense(cfg, cfg.hidden_size, ("embed",), "embed_out", name="dense")(x)
         h = jax.nn.gelu(h, approximate=False)
         h = _layer_norm(cfg, "layer_norm")(h).astype(cfg.dtype)
         bias = self.param("bias", _zeros(("vocab",)), (cfg.vocab_size,), jnp.float32)
-        return decode(h).astype(jnp.float32) + bias
+        return tied_decoder(h, embedding.astype(cfg.dtype), bias)
 
 
 class ClassificationHead(nn.Module):
@@ -341,7 +384,7 @@ class XLMRoberta(nn.Module):
         if self.head == "mlm":
             if masked_positions is not None:
                 x = jnp.take_along_axis(x, masked_positions[..., None], axis=1)
-            out["logits"] = self.lm_head(x, self.embeddings.attend)
+            out["logits"] = self.lm_head(x, self.embeddings.word_embeddings.embedding)
         elif self.head == "sequence_classification":
             out["logits"] = self.classifier(x, deterministic)
         elif self.head == "token_classification":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gin
 import jax
+import jax.numpy as jnp
 import optax
 from flax import traverse_util
 
@@ -54,18 +55,42 @@ def make_optimizer(
     decay_all_params: bool = True,
     clip_norm: float | None = 1.0,
 ) -> optax.GradientTransformation:
-    """Adam (betas 0.9/0.98, eps 1e-6) with decoupled weight decay and global-norm clipping."""
-    parts = []
-    if clip_norm:
-        parts.append(optax.clip_by_global_norm(clip_norm))
-    parts.append(
-        optax.adamw(
-            schedule,
-            b1=b1,
-            b2=b2,
-            eps=eps,
-            weight_decay=weight_decay,
-            mask=lambda p: _decay_mask(p, decay_all_params),
-        )
-    )
-    return optax.chain(*parts)
+    """Adam (betas 0.9/0.98, eps 1e-6) with decoupled weight decay and global-norm clipping.
+
+    The same math as `optax.chain(optax.clip_by_global_norm(clip_norm), optax.adamw(...))`
+    (tested equal), written as one elementwise update per parameter array: the chain makes
+    separate passes over every parameter for the clip, both moments, the bias correction, the
+    decay and the learning rate, which XLA:CPU does not fuse (2-3x slower for the 278M base
+    model, docs/benchmarks.md). The state is optax's `ScaleByAdamState`.
+    """
+
+    def init(params):
+        zeros = lambda: jax.tree.map(jnp.zeros_like, params)  # noqa: E731
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros(), nu=zeros())
+
+    def update(grads, state, params):
+        if params is None:
+            raise ValueError("make_optimizer's update needs the parameters (weight decay).")
+        count = optax.safe_increment(state.count)
+        learning_rate = schedule(state.count)
+        scale = 1.0
+        if clip_norm:
+            norm = optax.global_norm(grads)
+            scale = jnp.where(norm < clip_norm, 1.0, clip_norm / norm)
+        correction1, correction2 = 1 - b1**count, 1 - b2**count
+
+        def leaf(g, m, v, p, decay):
+            g = g * scale
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            u = (m / correction1) / (jnp.sqrt(v / correction2) + eps)
+            if decay and weight_decay:
+                u = u + weight_decay * p
+            return -learning_rate * u, m, v
+
+        mask = _decay_mask(params, decay_all_params)
+        out = jax.tree.map(leaf, grads, state.mu, state.nu, params, mask)
+        pick = lambda i: jax.tree.map(lambda _, o: o[i], grads, out)  # noqa: E731
+        return pick(0), optax.ScaleByAdamState(count=count, mu=pick(1), nu=pick(2))
+
+    return optax.GradientTransformation(init, update)

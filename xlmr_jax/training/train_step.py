@@ -50,7 +50,10 @@ def mlm_sums(
     logits = out["logits"]
     targets, weights = masked["masked_targets"], masked["masked_weights"]
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets) * weights
-    correct = (jnp.argmax(logits, -1) == targets) * weights
+    # Correct when the target's logit is the maximum (ties count as correct): a max-reduce
+    # instead of argmax, which XLA:CPU runs ~20x slower over a 250K vocabulary.
+    target_logits = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    correct = (target_logits >= logits.max(-1)) * weights
     per_example_loss, per_example_count = ce.sum(-1), weights.sum(-1)
     return {
         "loss_sum": ce.sum(),
@@ -112,12 +115,18 @@ def train_step(
 
     loss = sums["loss_sum"] / total_count
     grad_norm = optax.global_norm(grads)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    if config.skip_nonfinite:
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
-        params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
+
+    def apply_update():
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        return optax.apply_updates(state.params, updates), opt_state
+
+    if config.skip_nonfinite:  # a branch, not a select: old and new state never live together
+        params, opt_state = jax.lax.cond(
+            finite, apply_update, lambda: (state.params, state.opt_state)
+        )
+    else:
+        params, opt_state = apply_update()
     new_state = state.replace(
         step=state.step + 1,
         params=params,

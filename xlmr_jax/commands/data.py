@@ -3,6 +3,7 @@
 xlmr data stats --table cc100 --alpha 0.3 [--unit gib|tokens] [--languages 15] [--json]
 xlmr data stats --data_dir DIR --alpha 0.3 [--unit sentences|documents|bytes|tokens --vocab M]
 xlmr data cache --data_dir DIR --vocab M [--tokens_per_sample 512 --break_mode complete]
+    [--workers N | --runner DirectRunner [--pipeline_option=--flag=value ...]]
 xlmr data sample-corpus --text_dir $XLMR_DATA_DIR/text --out DIR [--languages en,fr,...]
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import json
 import multiprocessing
 
@@ -22,6 +24,7 @@ from xlmr_jax.data.mixing import DEFAULT_ALPHA, sampling_table
 from xlmr_jax.data.packing import BREAK_MODES
 from xlmr_jax.data.sample_corpus import write_sample_corpus
 from xlmr_jax.data.sources import DEFAULT_VALIDATION_FRACTION, SPLITS, discover, language_files
+from xlmr_jax.tasks.pretrain import register_cc100, task_name
 from xlmr_jax.vocab import XLMRVocabulary
 
 
@@ -45,6 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     built.add_argument("--tokens_per_sample", type=int, default=512)
     built.add_argument("--break_mode", choices=BREAK_MODES, default="complete")
     built.add_argument("--workers", type=int, default=1, help="processes, one language each")
+    built.add_argument(
+        "--runner",
+        help="build with an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
+        "FlinkRunner, SparkRunner, ...) instead of the local processes",
+    )
+    built.add_argument(
+        "--pipeline_option",
+        action="append",
+        default=[],
+        metavar="--FLAG=VALUE",
+        help="a Beam pipeline option for --runner, repeatable: --pipeline_option=--project=P",
+    )
     sample = sub.add_parser(
         "sample-corpus", help="a small CC-100-layout corpus from SIB-200 + UDHR text (demo, tests)"
     )
@@ -113,38 +128,67 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _cache(args: argparse.Namespace) -> int:
     languages = _languages(args.languages) or list(discover(args.data_dir))
-    keys = ("data_dir", "vocab", "name", "cache_dir", "tokens_per_sample", "break_mode")
-    options = {k: getattr(args, k) for k in (*keys, "validation_fraction")}
-    options["languages"] = languages
+    register = functools.partial(
+        register_cc100,
+        args.data_dir,
+        args.vocab,
+        languages,
+        name=args.name,
+        tokens_per_sample=args.tokens_per_sample,
+        break_mode=args.break_mode,
+        validation_fraction=args.validation_fraction,
+    )
+    if args.runner or args.pipeline_option:
+        return _cache_with_beam(args, register, languages)
     if args.workers == 1:
         for lang in languages:
-            print(_cache_language(options, lang))
+            print(_cache_language(register, args.cache_dir, lang))
         return 0
     context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
     with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-        for line in pool.map(_cache_language, [options] * len(languages), languages):
+        n = len(languages)
+        for line in pool.map(_cache_language, [register] * n, [args.cache_dir] * n, languages):
             print(line)
     return 0
 
 
-def _cache_language(options: dict, lang: str) -> str:
+def _cache_language(register: functools.partial, cache_dir: str | None, lang: str) -> str:
     """Registers the mixture as training will (statistics are cached) and packs one language."""
-    from xlmr_jax.tasks.pretrain import register_cc100, task_name
+    task = seqio.get_mixture_or_task(task_name(register(), lang))
+    for split in SPLITS:
+        cache.build_cache(task, split, cache_dir)
+    return _summary(task, lang, cache_dir)
 
-    name = register_cc100(
-        options["data_dir"],
-        options["vocab"],
-        options["languages"],
-        name=options["name"],
-        tokens_per_sample=options["tokens_per_sample"],
-        break_mode=options["break_mode"],
-        validation_fraction=options["validation_fraction"],
-    )
-    task = seqio.get_mixture_or_task(task_name(name, lang))
+
+def _cache_with_beam(
+    args: argparse.Namespace, register: functools.partial, languages: list[str]
+) -> int:
+    """The same cache through an Apache Beam pipeline (xlmr_jax/data/beam_cache.py)."""
+    if not args.runner:
+        raise ValueError("--pipeline_option needs --runner (e.g. --runner DirectRunner).")
+    if args.workers != 1:
+        raise ValueError(
+            "--workers sizes the local process pool; with --runner set the parallelism through "
+            "the runner's options (e.g. --pipeline_option=--direct_num_workers=4)."
+        )
+    try:
+        from xlmr_jax.data.beam_cache import build_cache_with_beam
+    except ModuleNotFoundError as e:
+        if e.name != "apache_beam":
+            raise
+        raise ValueError(str(e)) from e  # says which extra to install
+    beam_args = [f"--runner={args.runner}", *args.pipeline_option]
+    counters = build_cache_with_beam(register, args.cache_dir, beam_args)
+    print(", ".join(f"{k} {v:,}" for k, v in counters.items()) + f" ({args.runner})")
+    for lang in languages:
+        task = seqio.get_mixture_or_task(task_name(args.name, lang))
+        print(_summary(task, lang, args.cache_dir))
+    return 0
+
+
+def _summary(task: seqio.Task, lang: str, cache_dir: str | None) -> str:
     counts = []
     for split in SPLITS:
-        blocks = cache.build_cache(task, split, options["cache_dir"])
+        blocks = cache.load_cache(task, split, cache_dir)
         counts.append(f"{split} {len(blocks):,} blocks {blocks.num_tokens:,} tokens")
-    return (
-        f"{lang}: " + ", ".join(counts) + f" in {cache.task_cache_dir(task, options['cache_dir'])}"
-    )
+    return f"{lang}: " + ", ".join(counts) + f" in {cache.task_cache_dir(task, cache_dir)}"

@@ -6,6 +6,9 @@ offsets[i]:offsets[i + 1]), and `index.json`, written last, listing the parts (s
 size and mtime, blocks, tokens). The fingerprint covers the task's source files, preprocessors
 and vocabulary, so a changed definition gets a new directory; a changed file is rebuilt.
 Blocks never cross source files (fairseq's data shards behave the same).
+
+Two steps: `pack_file` writes one part, `write_index` lists them all. `build_cache` runs them here;
+beam_cache.py runs the same two as an Apache Beam pipeline.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -108,36 +112,68 @@ def _memmap(path: Path, dtype) -> np.ndarray:
 
 def build_cache(task: seqio.Task, split: str, root: str | Path | None = None) -> PackedBlocks:
     """`task`'s `split` packed into the cache (only files new or changed since the last build)."""
+    previous = _indexed_parts(task_cache_dir(task, root) / split)
+    parts = [pack_file(task, split, i, root, previous) for i in range(len(task.source.files))]
+    return write_index(task, split, parts, root)
+
+
+def pack_file(
+    task: seqio.Task,
+    split: str,
+    i: int,
+    root: str | Path | None = None,
+    previous: list[dict] | None = None,
+) -> dict:
+    """Packs source file `i` of `task`'s `split` into part i; returns its entry for the index.
+
+    The part is kept when `previous` (default: the parts index.json lists now) has the file
+    unchanged at i. Otherwise index.json is removed first, so it never lists a part being
+    rewritten; `write_index` puts it back once every part is done.
+    """
     directory = task_cache_dir(task, root) / split
     directory.mkdir(parents=True, exist_ok=True)
-    files = task.source.files
-    try:
-        old = {
-            p["file"]: (i, p)
-            for i, p in enumerate(json.loads((directory / INDEX).read_text())["parts"])
-        }
-    except (OSError, ValueError, KeyError):
-        old = {}
-    parts, reused = [], 0
-    for i, file in enumerate(files):
-        key = _file_key(file.path)
-        prev = old.get(file.path.name)
-        if prev and prev[0] == i and prev[1]["key"] == key:
-            parts.append(prev[1])
-            reused += 1
-            continue
-        logger.info("Packing %s (%s) into %s", file.path.name, split, directory)
-        shard = seqio.ShardInfo(i, len(files))
-        ds = task.get_dataset(
-            None, split=split, shuffle=False, shard_info=shard, num_epochs=1, try_in_mem_cache=False
+    file = task.source.files[i]
+    key = _file_key(file.path)
+    if previous is None:
+        previous = _indexed_parts(directory)
+    if i < len(previous) and previous[i]["file"] == file.path.name and previous[i]["key"] == key:
+        return previous[i]
+    (directory / INDEX).unlink(missing_ok=True)
+    logger.info("Packing %s (%s) into %s", file.path.name, split, directory)
+    shard = seqio.ShardInfo(i, len(task.source.files))
+    ds = task.get_dataset(
+        None, split=split, shuffle=False, shard_info=shard, num_epochs=1, try_in_mem_cache=False
+    )
+    return {"file": file.path.name, "key": key, **_write_part(ds, directory, i)}
+
+
+def write_index(
+    task: seqio.Task, split: str, parts: list[dict], root: str | Path | None = None
+) -> PackedBlocks:
+    """Writes index.json (atomically) listing `parts`, part i of source file i; call it last.
+
+    An index.json that already lists exactly `parts` is left untouched.
+    """
+    directory = task_cache_dir(task, root) / split
+    names = [f.path.name for f in task.source.files]
+    if [p["file"] for p in parts] != names:
+        raise ValueError(
+            f"{directory}: the parts ({[p['file'] for p in parts]}) are not the task's source "
+            f"files in order ({names}); pack every file before writing {INDEX}."
         )
-        parts.append({"file": file.path.name, "key": key, **_write_part(ds, directory, i)})
-    if reused == len(files) == len(old):
-        return PackedBlocks(directory)
-    tmp = directory / f".{INDEX}.{os.getpid()}"
-    tmp.write_text(json.dumps({"task": task.name, "split": split, "parts": parts}, indent=1))
-    os.replace(tmp, directory / INDEX)
+    if _indexed_parts(directory) != parts:
+        tmp = directory / f".{INDEX}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps({"task": task.name, "split": split, "parts": parts}, indent=1))
+        os.replace(tmp, directory / INDEX)
     return PackedBlocks(directory)
+
+
+def _indexed_parts(directory: Path) -> list[dict]:
+    """The parts index.json lists; [] when it is missing or unreadable."""
+    try:
+        return json.loads((directory / INDEX).read_text())["parts"]
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 def load_cache(task: seqio.Task, split: str, root: str | Path | None = None) -> PackedBlocks:
@@ -152,14 +188,17 @@ def load_cache(task: seqio.Task, split: str, root: str | Path | None = None) -> 
 
 
 def _write_part(ds, directory: Path, i: int) -> dict[str, int]:
+    """Writes part i through temporary files (unique names: retried workers may overlap)."""
     lengths = []
-    tmp_tokens = directory / f".part-{i}.tokens.tmp"
-    with open(tmp_tokens, "wb") as f:
+    tag = uuid.uuid4().hex
+    tmp = {ext: directory / f".part-{i}.{tag}.{ext}" for ext in ("tokens", "offsets")}
+    with open(tmp["tokens"], "wb") as f:
         for ex in ds.as_numpy_iterator():
             block = ex[FEATURE].astype(np.int32)
             block.tofile(f)
             lengths.append(len(block))
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
-    offsets.tofile(directory / f"part-{i}.offsets")
-    os.replace(tmp_tokens, directory / f"part-{i}.tokens")
+    offsets.tofile(tmp["offsets"])
+    for ext, path in tmp.items():
+        os.replace(path, directory / f"part-{i}.{ext}")
     return {"blocks": len(lengths), "tokens": int(offsets[-1])}

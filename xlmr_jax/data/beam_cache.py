@@ -1,0 +1,111 @@
+"""The packed-block cache (cache.py) built by an Apache Beam pipeline, `seqio_cache_tasks` style.
+
+DirectRunner on one machine (the only runner tried); the same pipeline is meant for Flink, Spark
+or Dataflow at CC-100 scale (what each needs: below). Elements are (task, split, source-file
+index), reshuffled over the workers; each packs its file into part <i> with `cache.pack_file`.
+A GroupByKey over (task, split) then waits for all of a split's parts before `cache.write_index`
+writes index.json, so a job stopped half-way leaves no index: the split reads as not cached and
+the next run packs it again. Files unchanged since a complete build are kept, as with
+`cache.build_cache`.
+
+Workers are separate processes: each DoFn registers the tasks in `setup` by calling the same
+`register` the launcher called (a picklable callable returning the mixture's name, e.g.
+functools.partial(register_cc100, ...)). So every worker needs xlmr-jax installed and the corpus,
+its statistics file (written by the launcher's registration), the vocabulary and the cache
+directory at the same paths.
+
+Paths are local: on a cluster, a shared file system mounted at the same path on the launcher
+and every worker (NFS on a Flink or Spark cluster). Dataflow workers have no such mount, so
+Dataflow needs gs:// support first, which is not built: sources.py reads the corpus with
+open()/lzma and stat(), cache.py writes with open() and os.replace, and the trainer reads parts
+with np.memmap. It would take reads and writes through tf.io.gfile or Beam's FileSystems, file
+keys from object metadata instead of mtime, and a local copy of the cache for the memmap reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import seqio
+
+try:
+    import apache_beam as beam
+    from apache_beam.metrics import Metrics, MetricsFilter
+    from apache_beam.options.pipeline_options import PipelineOptions
+except ModuleNotFoundError as e:  # an optional extra
+    raise ModuleNotFoundError(
+        f'Building the cache with Apache Beam needs it: pip install "xlmr-jax[beam]" ({e}).',
+        name=e.name,
+    ) from e
+
+from xlmr_jax.data import cache
+from xlmr_jax.data.pipeline import mixture_tasks
+from xlmr_jax.data.sources import SPLITS
+
+NAMESPACE = "xlmr_cache"
+COUNTERS = ("files", "blocks", "tokens")
+
+
+def build_cache_with_beam(
+    register: Callable[[], str], root: str | None, beam_args: Sequence[str]
+) -> dict[str, int]:
+    """Packs both splits of every task of the mixture `register()` returns into the cache.
+
+    root: the cache directory (None: each corpus's `xlmr_cache`, as cache.task_cache_dir).
+    beam_args: pipeline options, e.g. ["--runner=DirectRunner", "--direct_num_workers=2"].
+    Returns the counters files, blocks and tokens over all parts, kept ones included (committed
+    values, or attempted ones on runners that do not commit metrics).
+    """
+    tasks, _ = mixture_tasks(register())
+    elements = [
+        (t.name, split, i) for t in tasks for split in SPLITS for i in range(len(t.source.files))
+    ]
+    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    _ = (
+        pipeline
+        | "Files" >> beam.Create(elements)
+        | "Spread" >> beam.Reshuffle()
+        | "Pack" >> beam.ParDo(_PackFile(register, root))
+        | "BySplit" >> beam.GroupByKey()
+        | "Index" >> beam.ParDo(_WriteIndex(register, root))
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    return {name: 0 for name in COUNTERS} | {c.key.metric.name: c.result for c in counters}
+
+
+class _TaskDoFn(beam.DoFn):
+    """Registers the tasks in its worker process, as the launcher did."""
+
+    def __init__(self, register: Callable[[], str], root: str | None):
+        self._register = register
+        self._root = root
+
+    def setup(self) -> None:
+        self._register()
+
+
+class _PackFile(_TaskDoFn):
+    """(task, split, i) -> ((task, split), (i, the part's index entry)), counting what it holds."""
+
+    def __init__(self, register: Callable[[], str], root: str | None):
+        super().__init__(register, root)
+        self._counters = {name: Metrics.counter(NAMESPACE, name) for name in COUNTERS}
+
+    def process(self, element: tuple[str, str, int]) -> Iterator[tuple]:
+        name, split, i = element
+        part = cache.pack_file(seqio.get_mixture_or_task(name), split, i, self._root)
+        self._counters["files"].inc()
+        self._counters["blocks"].inc(part["blocks"])
+        self._counters["tokens"].inc(part["tokens"])
+        yield (name, split), (i, part)
+
+
+class _WriteIndex(_TaskDoFn):
+    """((task, split), all its (i, part)) -> index.json, once every part is written."""
+
+    def process(self, element: tuple) -> None:
+        (name, split), parts = element
+        ordered = [part for _, part in sorted(parts, key=lambda p: p[0])]
+        cache.write_index(seqio.get_mixture_or_task(name), split, ordered, self._root)

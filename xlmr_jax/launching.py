@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from xlmr_jax import host_env
+
 # Chips (JAX devices) per TPU VM host.
 TPU_CHIPS_PER_HOST = {"v4": 4, "v5p": 4, "v5e": 8, "v6e": 8}
 
@@ -140,6 +142,8 @@ def local_commands(
 def run_local(commands: list[list[str]], env: dict[str, str], log_dir: str | None = None) -> int:
     """Start all processes and wait; if one fails, stop the rest (they would wait forever)."""
     full_env = {**os.environ, **env}
+    if host_env.malloc_hugepages_available() and not full_env.get("XLMR_NO_HUGEPAGES"):
+        full_env = host_env.with_malloc_hugepages(full_env)  # as the `xlmr` command does
     procs, logs = [], []
     for i, cmd in enumerate(commands):
         log = open(os.path.join(log_dir, f"process_{i}.log"), "w") if log_dir else None  # noqa: SIM115

@@ -3,11 +3,18 @@ and report per-device memory from the compiled program, FLOPs, and whether it fi
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
 import time
 
 from xlmr_jax import flops, sharding
 from xlmr_jax.config import ModelConfig
+from xlmr_jax.data.masking import MaskingConfig, mask_tokens
 from xlmr_jax.model import XLMRoberta
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.train_step import StepConfig
@@ -59,32 +66,10 @@ def plan_train_step(
     headroom: float = 0.9,
 ) -> Plan:
     """Compile the real train step on abstract arrays over the available (simulated) devices."""
-    from xlmr_jax.data.masking import MaskingConfig, mask_tokens
-
     mesh = sharding.make_mesh(mesh_config)
     sharding.validate_model_on_mesh(cfg, mesh, batch_size, fsdp=mesh_config.fsdp)
-    max_predictions = MaskingConfig().max_predictions(seq_len)
-
-    def mask_fn(key, ids):
-        return mask_tokens(
-            key,
-            ids,
-            mask_id=_MASK_ID,
-            pad_id=cfg.pad_id,
-            special_ids=(0, 1, 2, 3),
-            vocab_low=_FIRST_REAL_ID,
-            vocab_high=_MASK_ID,
-            max_predictions=max_predictions,
-        )
-
-    model = XLMRoberta(cfg)
-    optimizer = make_optimizer(learning_rate_schedule(total_steps=2, warmup_steps=1))
-    trainer = mlm_trainer(
-        model, optimizer, mesh, mask_fn, StepConfig(microbatches=microbatches), mesh_config.fsdp
-    )
-    start = time.perf_counter()
+    trainer = _trainer(cfg, mesh_config, mesh, seq_len, microbatches)
     compiled = trainer.compile_abstract(batch_size, seq_len)
-    seconds = time.perf_counter() - start
     memory = compiled.memory_analysis()
     per_device = {
         "arguments": int(memory.argument_size_in_bytes),
@@ -98,6 +83,7 @@ def plan_train_step(
         - per_device["aliased"]
         + per_device["temporaries"]
     )
+    max_predictions = MaskingConfig().max_predictions(seq_len)
     step_flops = batch_size * flops.train_flops_per_sequence(cfg, seq_len, max_predictions)
     capacity = DEVICE_MEMORY.get(device_kind) if device_kind else None
     return Plan(
@@ -116,8 +102,29 @@ def plan_train_step(
         device_kind=device_kind,
         device_bytes=capacity,
         fits=None if capacity is None else per_device["total"] <= headroom * capacity,
-        compile_seconds=seconds,
+        compile_seconds=trainer.compile_seconds,
     )
+
+
+def _trainer(cfg, mesh_config, mesh, seq_len: int, microbatches: int):
+    """The pretraining Trainer for XLM-R's vocabulary layout (planning needs no vocabulary)."""
+    max_predictions = MaskingConfig().max_predictions(seq_len)
+
+    def mask_fn(key, ids):
+        return mask_tokens(
+            key,
+            ids,
+            mask_id=_MASK_ID,
+            pad_id=cfg.pad_id,
+            special_ids=(0, 1, 2, 3),
+            vocab_low=_FIRST_REAL_ID,
+            vocab_high=_MASK_ID,
+            max_predictions=max_predictions,
+        )
+
+    optimizer = make_optimizer(learning_rate_schedule(total_steps=2, warmup_steps=1))
+    step_config = StepConfig(microbatches=microbatches)
+    return mlm_trainer(XLMRoberta(cfg), optimizer, mesh, mask_fn, step_config, mesh_config.fsdp)
 
 
 def search(
@@ -147,3 +154,101 @@ def search(
                 return plan, tried
         microbatches *= 2
     return tried[-1], tried
+
+
+def measure_peak_bytes(
+    cfg: ModelConfig, *, batch_size: int, seq_len: int, microbatches: int = 1
+) -> dict[str, int]:
+    """Host memory of one real train step on one CPU device, to check `plan_train_step` against.
+
+    `arguments`: the bytes of the state and batch actually allocated; `step_peak`: the most
+    bytes glibc malloc had handed out during one step above what it had before (mallinfo2(),
+    sampled every 0.5 ms: XLA:CPU allocates a step's buffers when it starts and frees them at
+    the end). Allocated rather than resident bytes, as a GPU or TPU allocator must provide
+    them: the resident set misses pages a buffer never touches. Needs Linux with glibc.
+    """
+    import jax
+    import numpy as np
+
+    mesh_config = sharding.MeshConfig()
+    mesh = sharding.make_mesh(mesh_config)
+    trainer = _trainer(cfg, mesh_config, mesh, seq_len, microbatches)
+    trainer.compile_abstract(batch_size, seq_len)
+    ids = np.random.default_rng(0).integers(_FIRST_REAL_ID, _MASK_ID, (batch_size, seq_len))
+    ids[:, 0], ids[:, -1] = 0, 2  # <s> ... </s>
+    batch = {"input_ids": ids.astype(np.int32), "language": np.zeros(batch_size, np.int32)}
+    state = jax.block_until_ready(trainer.init_state(0))
+    arguments = sum(x.nbytes for x in jax.tree.leaves((state, batch)))
+    allocated = _malloc_allocated_bytes()
+    before, peak, done = allocated(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], allocated())
+            time.sleep(0.0005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        jax.block_until_ready(trainer.train_step(state, batch))
+    finally:
+        done.set()
+        sampler.join()
+    step_peak = max(peak[0], allocated()) - before
+    return {"arguments": arguments, "step_peak": step_peak, "total": arguments + step_peak}
+
+
+def measure_peak_bytes_in_new_process(
+    cfg: ModelConfig, *, batch_size: int, seq_len: int, microbatches: int = 1
+) -> dict[str, int]:
+    """`measure_peak_bytes` in a fresh process with one CPU device."""
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+    }
+    code = (
+        "import json, sys; from xlmr_jax import plan; from xlmr_jax.config import ModelConfig; "
+        "a = json.loads(sys.argv[1]); "
+        "print(json.dumps(plan.measure_peak_bytes(ModelConfig.from_dict(a['cfg']), "
+        "batch_size=a['batch_size'], seq_len=a['seq_len'], microbatches=a['microbatches'])))"
+    )
+    arg = json.dumps(
+        {
+            "cfg": cfg.to_dict(),
+            "batch_size": batch_size,
+            "seq_len": seq_len,
+            "microbatches": microbatches,
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, arg], env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"Measuring the step failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _malloc_allocated_bytes():
+    """A function returning the bytes glibc malloc has handed out (mmapped + heap blocks)."""
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError) as e:
+        raise RuntimeError(f"Measuring needs Linux with glibc >= 2.33 (mallinfo2): {e}") from e
+    mallinfo2.restype = _MallInfo2
+
+    def allocated() -> int:
+        info = mallinfo2()
+        return info.hblkhd + info.uordblks
+
+    return allocated

@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="comma-separated model-axis sizes (e.g. 1,2,4,8): one plan per size, as a table",
     )
+    parser.add_argument(
+        "--measure",
+        action="store_true",
+        help="also run the planned step on this CPU (--devices 1) and report its measured peak",
+    )
     parser.add_argument("--json", action="store_true")
 
 
@@ -50,6 +55,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     from xlmr_jax import plan as planner
     from xlmr_jax.sharding import MeshConfig
 
+    if args.measure and (args.devices != 1 or args.sweep_model_parallel):
+        parser.error("--measure runs the step on this one CPU: use --devices 1, no sweep")
     if args.device_kind not in planner.DEVICE_MEMORY:
         parser.error(f"--device_kind must be one of {sorted(planner.DEVICE_MEMORY)}")
     try:
@@ -76,8 +83,18 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 cfg.replace(remat_policy=args.remat), mesh, microbatches=args.microbatches, **kwargs
             )
         plans.append(plan)
+    measured = None
+    if args.measure:
+        measured = planner.measure_peak_bytes_in_new_process(
+            cfg.replace(remat_policy=plans[0].remat_policy),
+            batch_size=args.batch_size,
+            seq_len=args.seq_len,
+            microbatches=plans[0].microbatches,
+        )
     if args.json:
         out = [p.to_json() for p in plans]
+        if measured:
+            out[0]["measured_bytes"] = measured
         print(json.dumps(out[0] if len(out) == 1 else out, indent=1))
         return 0
     print(
@@ -98,5 +115,13 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             f"| {p.microbatches} | {b['arguments'] / gib:.2f} | {b['temporaries'] / gib:.2f} "
             f"| {b['total'] / gib:.2f} | {'yes' if p.fits else 'NO'} "
             f"| {p.flops_per_step / 1e12:,.0f} | {p.compile_seconds:.1f} |"
+        )
+    if measured:
+        planned = plans[0].per_device_bytes["total"]
+        print(
+            f"Measured on this CPU (malloc, one step): state {measured['arguments'] / gib:.3f}"
+            f" GiB + step peak {measured['step_peak'] / gib:.3f} GiB = "
+            f"{measured['total'] / gib:.3f} GiB; planned {planned / gib:.3f} GiB "
+            f"(planned / measured = {planned / measured['total']:.2f})."
         )
     return 0

@@ -94,7 +94,8 @@ class Trainer:
             return self._compiled_train(state, global_batch)
 
     def compile_abstract(self, batch_size: int, seq_len: int):
-        """Compile the train step for abstract inputs (no arrays allocated): for planning."""
+        """Compile the train step for abstract inputs (no arrays allocated); `train_step` then
+        runs this executable (for batches of that shape)."""
 
         def abstract(tree, shardings):
             return jax.tree.map(
@@ -106,10 +107,13 @@ class Trainer:
             for k, n in self._batch_ndims.items()
         }
         with self._context():
-            return self._train.lower(
+            start = time.perf_counter()
+            self._compiled_train = self._train.lower(
                 abstract(self.abstract_state, self.state_shardings),
                 abstract(batch, self._batch_shardings),
             ).compile()
+            self.compile_seconds = time.perf_counter() - start
+            return self._compiled_train
 
     def eval_step(
         self, state: TrainState, batch: dict[str, np.ndarray], key: jax.Array

@@ -3,14 +3,12 @@ and report per-device memory from the compiled program, FLOPs, and whether it fi
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import json
 import os
 import subprocess
 import sys
-import threading
-import time
+from pathlib import Path
 
 from xlmr_jax import flops, sharding
 from xlmr_jax.config import ModelConfig
@@ -161,11 +159,11 @@ def measure_peak_bytes(
 ) -> dict[str, int]:
     """Host memory of one real train step on one CPU device, to check `plan_train_step` against.
 
-    `arguments`: the bytes of the state and batch actually allocated; `step_peak`: the most
-    bytes glibc malloc had handed out during one step above what it had before (mallinfo2(),
-    sampled every 0.5 ms: XLA:CPU allocates a step's buffers when it starts and frees them at
-    the end). Allocated rather than resident bytes, as a GPU or TPU allocator must provide
-    them: the resident set misses pages a buffer never touches. Needs Linux with glibc.
+    `arguments`: the bytes of the state and batch actually allocated; `step_peak`: the kernel's
+    resident-set high-water mark during one step above the resident set before it (Linux
+    /proc; the mark is reset through /proc/self/clear_refs). Meaningful only in a process
+    whose malloc touches every block it hands out and unmaps large blocks on free, so that
+    resident memory is allocated memory: use `measure_peak_bytes_in_new_process`.
     """
     import jax
     import numpy as np
@@ -179,34 +177,28 @@ def measure_peak_bytes(
     batch = {"input_ids": ids.astype(np.int32), "language": np.zeros(batch_size, np.int32)}
     state = jax.block_until_ready(trainer.init_state(0))
     arguments = sum(x.nbytes for x in jax.tree.leaves((state, batch)))
-    allocated = _malloc_allocated_bytes()
-    before, peak, done = allocated(), [0], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], allocated())
-            time.sleep(0.0005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        jax.block_until_ready(trainer.train_step(state, batch))
-    finally:
-        done.set()
-        sampler.join()
-    step_peak = max(peak[0], allocated()) - before
+    Path("/proc/self/clear_refs").write_text("5")  # high-water mark := current resident set
+    before = _resident_bytes("VmRSS")
+    jax.block_until_ready(trainer.train_step(state, batch))
+    step_peak = _resident_bytes("VmHWM") - before
     return {"arguments": arguments, "step_peak": step_peak, "total": arguments + step_peak}
 
 
 def measure_peak_bytes_in_new_process(
     cfg: ModelConfig, *, batch_size: int, seq_len: int, microbatches: int = 1
 ) -> dict[str, int]:
-    """`measure_peak_bytes` in a fresh process with one CPU device."""
+    """`measure_peak_bytes` in a fresh process with one CPU device, whose glibc malloc fills
+    every block it hands out (MALLOC_PERTURB_: no untouched pages, which the resident set would
+    miss) and serves blocks of 64 KiB or more with their own mmap, unmapped on free."""
     env = {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
         "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+        "MALLOC_PERTURB_": "165",
+        "MALLOC_MMAP_THRESHOLD_": str(64 * 1024),
+        "MALLOC_TRIM_THRESHOLD_": str(64 * 1024),
     }
+    env.pop("GLIBC_TUNABLES", None)
     code = (
         "import json, sys; from xlmr_jax import plan; from xlmr_jax.config import ModelConfig; "
         "a = json.loads(sys.argv[1]); "
@@ -229,26 +221,9 @@ def measure_peak_bytes_in_new_process(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd",
-            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
-
-
-def _malloc_allocated_bytes():
-    """A function returning the bytes glibc malloc has handed out (mmapped + heap blocks)."""
-    try:
-        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError) as e:
-        raise RuntimeError(f"Measuring needs Linux with glibc >= 2.33 (mallinfo2): {e}") from e
-    mallinfo2.restype = _MallInfo2
-
-    def allocated() -> int:
-        info = mallinfo2()
-        return info.hblkhd + info.uordblks
-
-    return allocated
+def _resident_bytes(field: str) -> int:
+    """VmRSS (current) or VmHWM (peak) of this process from /proc/self/status, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}: measuring needs Linux.")

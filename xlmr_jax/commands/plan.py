@@ -119,7 +119,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     if measured:
         planned = plans[0].per_device_bytes["total"]
         print(
-            f"Measured on this CPU (malloc, one step): state {measured['arguments'] / gib:.3f}"
+            f"Measured on this CPU (one step, resident memory with every block touched): state {measured['arguments'] / gib:.3f}"
             f" GiB + step peak {measured['step_peak'] / gib:.3f} GiB = "
             f"{measured['total'] / gib:.3f} GiB; planned {planned / gib:.3f} GiB "
             f"(planned / measured = {planned / measured['total']:.2f})."

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from tiny_step import tiny_trainer
 
-from xlmr_jax import sharding
-from xlmr_jax.config import preset
-from xlmr_jax.data.masking import MaskingConfig, mask_tokens
-from xlmr_jax.model import XLMRoberta
 from xlmr_jax.training.optimizer import _decay_mask, learning_rate_schedule, make_optimizer
 from xlmr_jax.training.train_step import StepConfig
-from xlmr_jax.training.trainer import mlm_trainer
 
 
 @pytest.mark.parametrize("decay_all_params", [True, False])
@@ -53,26 +47,9 @@ def test_fused_adamw_equals_optax_chain(decay_all_params, clip_norm):
     assert not np.allclose(p_ours["dense"]["kernel"], params["dense"]["kernel"])
 
 
-def _trainer(skip_nonfinite: bool):
-    cfg = preset("tiny").replace(dropout_rate=0.0, attention_dropout_rate=0.0)
-    mask_fn = functools.partial(
-        mask_tokens,
-        mask_id=8001,
-        pad_id=1,
-        special_ids=(0, 1, 2, 3, 8001),
-        vocab_low=4,
-        vocab_high=8001,
-        max_predictions=MaskingConfig().max_predictions(16),
-    )
-    optimizer = make_optimizer(learning_rate_schedule(10, peak_learning_rate=1e-3, warmup_steps=1))
-    mesh = sharding.make_mesh(sharding.MeshConfig())
-    step_config = StepConfig(skip_nonfinite=skip_nonfinite)
-    return mlm_trainer(XLMRoberta(cfg), optimizer, mesh, mask_fn, step_config)
-
-
 @pytest.mark.parametrize("skip_nonfinite", [True, False])
 def test_nonfinite_step_is_skipped_and_counted(skip_nonfinite):
-    trainer = _trainer(skip_nonfinite)
+    trainer = tiny_trainer(16, StepConfig(skip_nonfinite=skip_nonfinite))
     rng = np.random.default_rng(0)
     batch = {
         "input_ids": rng.integers(4, 8001, (4, 16)).astype(np.int32),

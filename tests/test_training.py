@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-
 import gin
 import jax
 import numpy as np
 import pytest
+from tiny_step import tiny_trainer
 
-from xlmr_jax import gin_utils, sharding
-from xlmr_jax.config import preset
-from xlmr_jax.data.masking import MaskingConfig, mask_tokens
-from xlmr_jax.model import XLMRoberta
+from xlmr_jax import gin_utils
 from xlmr_jax.training.loop import train
-from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.train_step import StepConfig
-from xlmr_jax.training.trainer import mlm_trainer
 
 
 def _bound_train(bindings: list[str], model_dir) -> None:
@@ -25,27 +19,13 @@ def _bound_train(bindings: list[str], model_dir) -> None:
 
 
 def test_four_microbatches_equal_one_batch():
-    cfg = preset("tiny").replace(dropout_rate=0.0, attention_dropout_rate=0.0)
-    mask_fn = functools.partial(
-        mask_tokens,
-        mask_id=8001,
-        pad_id=1,
-        special_ids=(0, 1, 2, 3, 8001),
-        vocab_low=4,
-        vocab_high=8001,
-        max_predictions=MaskingConfig().max_predictions(32),
-    )
-    optimizer = make_optimizer(learning_rate_schedule(10, peak_learning_rate=1e-3, warmup_steps=1))
     rng = np.random.default_rng(0)
     ids = rng.integers(4, 8001, (32, 32)).astype(np.int32)
     ids[:, 0], ids[::3, 20:] = 0, 1  # <s> and some padding
     batch = {"input_ids": ids, "language": rng.integers(0, 3, 32).astype(np.int32)}
-    mesh = sharding.make_mesh(sharding.MeshConfig())
     results = []
     for n in (1, 4):
-        trainer = mlm_trainer(
-            XLMRoberta(cfg), optimizer, mesh, mask_fn, StepConfig(num_languages=3, microbatches=n)
-        )
+        trainer = tiny_trainer(32, StepConfig(num_languages=3, microbatches=n))
         state = trainer.init_state(0)
         state, _ = trainer.train_step(state, batch)  # lr 0: moments only
         state, metrics = trainer.train_step(state, batch)

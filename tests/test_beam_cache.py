@@ -3,6 +3,7 @@ to the local builder's, read into the same batches, and a job stopped half-way r
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -115,3 +116,30 @@ def test_errors_name_the_flag_or_the_extra(tmp_path, cache_command, capsys, monk
     monkeypatch.delitem(sys.modules, "xlmr_jax.data.beam_cache", raising=False)
     assert main(cache_command(tmp_path, "--runner", "DirectRunner")) == 2
     assert 'pip install "xlmr-jax[beam]"' in capsys.readouterr().err
+
+
+def test_a_changed_file_is_the_only_one_packed_again(tmp_path, caches, corpus, cache_command):
+    """With separate workers the first to re-pack removes the index; the others still keep
+    their unchanged parts (each element carries what the index listed at launch)."""
+    _, beam = caches
+    work = tmp_path / "cache"
+    shutil.copytree(beam, work)
+    before = {p: p.stat().st_mtime_ns for p in work.rglob("part-*")}
+    changed = corpus / "en.1.txt"
+    stat = changed.stat()
+    os.utime(changed)  # same text, new mtime: the file's key changes
+    try:
+        assert main(cache_command(work, "--runner", "DirectRunner", *WORKER_PROCESSES)) == 0
+    finally:
+        os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    rewritten = {
+        (p.parent.name, p.name) for p, mtime in before.items() if p.stat().st_mtime_ns != mtime
+    }
+    assert rewritten == {
+        (split, f"part-1.{ext}")
+        for split in ("train", "validation")
+        for ext in ("tokens", "offsets")
+    }
+    assert {k: v for k, v in contents(work).items() if "part-" in k} == {
+        k: v for k, v in contents(beam).items() if "part-" in k
+    }

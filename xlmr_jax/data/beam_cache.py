@@ -2,7 +2,8 @@
 
 DirectRunner on one machine (the only runner tried); the same pipeline is meant for Flink, Spark
 or Dataflow at CC-100 scale (what each needs: below). Elements are (task, split, source-file
-index), reshuffled over the workers; each packs its file into part <i> with `cache.pack_file`.
+index, the split's parts listed at launch), reshuffled over the workers; each packs its file
+into part <i> with `cache.pack_file`.
 A GroupByKey over (task, split) then waits for all of a split's parts before `cache.write_index`
 writes index.json, so a job stopped half-way leaves no index: the split reads as not cached and
 the next run packs it again. Files unchanged since a complete build are kept, as with
@@ -57,8 +58,13 @@ def build_cache_with_beam(
     values, or attempted ones on runners that do not commit metrics).
     """
     tasks, _ = mixture_tasks(register())
+    # What each split's index lists now, read once here: the first worker to re-pack a file
+    # removes the index, and the others must still keep their unchanged parts.
     elements = [
-        (t.name, split, i) for t in tasks for split in SPLITS for i in range(len(t.source.files))
+        (t.name, split, i, cache.indexed_parts(cache.task_cache_dir(t, root) / split))
+        for t in tasks
+        for split in SPLITS
+        for i in range(len(t.source.files))
     ]
     pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
     _ = (
@@ -87,15 +93,16 @@ class _TaskDoFn(beam.DoFn):
 
 
 class _PackFile(_TaskDoFn):
-    """(task, split, i) -> ((task, split), (i, the part's index entry)), counting what it holds."""
+    """(task, split, i, the split's indexed parts at launch) -> ((task, split), (i, the part's
+    index entry)), counting what it holds."""
 
     def __init__(self, register: Callable[[], str], root: str | None):
         super().__init__(register, root)
         self._counters = {name: Metrics.counter(NAMESPACE, name) for name in COUNTERS}
 
-    def process(self, element: tuple[str, str, int]) -> Iterator[tuple]:
-        name, split, i = element
-        part = cache.pack_file(seqio.get_mixture_or_task(name), split, i, self._root)
+    def process(self, element: tuple[str, str, int, list[dict]]) -> Iterator[tuple]:
+        name, split, i, previous = element
+        part = cache.pack_file(seqio.get_mixture_or_task(name), split, i, self._root, previous)
         self._counters["files"].inc()
         self._counters["blocks"].inc(part["blocks"])
         self._counters["tokens"].inc(part["tokens"])

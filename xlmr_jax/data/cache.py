@@ -112,7 +112,7 @@ def _memmap(path: Path, dtype) -> np.ndarray:
 
 def build_cache(task: seqio.Task, split: str, root: str | Path | None = None) -> PackedBlocks:
     """`task`'s `split` packed into the cache (only files new or changed since the last build)."""
-    previous = _indexed_parts(task_cache_dir(task, root) / split)
+    previous = indexed_parts(task_cache_dir(task, root) / split)
     parts = [pack_file(task, split, i, root, previous) for i in range(len(task.source.files))]
     return write_index(task, split, parts, root)
 
@@ -135,7 +135,7 @@ def pack_file(
     file = task.source.files[i]
     key = _file_key(file.path)
     if previous is None:
-        previous = _indexed_parts(directory)
+        previous = indexed_parts(directory)
     if i < len(previous) and previous[i]["file"] == file.path.name and previous[i]["key"] == key:
         return previous[i]
     (directory / INDEX).unlink(missing_ok=True)
@@ -161,14 +161,14 @@ def write_index(
             f"{directory}: the parts ({[p['file'] for p in parts]}) are not the task's source "
             f"files in order ({names}); pack every file before writing {INDEX}."
         )
-    if _indexed_parts(directory) != parts:
+    if indexed_parts(directory) != parts:
         tmp = directory / f".{INDEX}.{uuid.uuid4().hex}"
         tmp.write_text(json.dumps({"task": task.name, "split": split, "parts": parts}, indent=1))
         os.replace(tmp, directory / INDEX)
     return PackedBlocks(directory)
 
 
-def _indexed_parts(directory: Path) -> list[dict]:
+def indexed_parts(directory: Path) -> list[dict]:
     """The parts index.json lists; [] when it is missing or unreadable."""
     try:
         return json.loads((directory / INDEX).read_text())["parts"]

@@ -68,6 +68,20 @@ def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = (
         raise SystemExit(f"error: invalid gin configuration: {e}") from None
 
 
+def parse_setting(
+    parser: argparse.ArgumentParser, argv: list[str], extra_files: tuple[str, ...] = ()
+) -> argparse.Namespace:
+    """The flags of a fine-tuning command (`xlmr finetune` / `xlmr eval`): requires a setting
+    (--gin_file=finetune/<setting>.gin), logs at INFO, parses the setting then `extra_files`."""
+    argv, bindings = split_gin_bindings(argv)
+    args = parser.parse_args(argv)
+    if not args.gin_file:
+        parser.error("give the setting with --gin_file=finetune/<setting>.gin")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    parse([*args.gin_file, *extra_files], bindings, args.gin_search_path)
+    return args
+
+
 def _resolve(name: str, search_paths) -> str:
     candidates = [Path(name), *(Path(p) / name for p in search_paths), package_gin_dir() / name]
     for candidate in candidates:

@@ -8,7 +8,6 @@ is added after the given gin files.
 from __future__ import annotations
 
 import argparse
-import logging
 
 from xlmr_jax import gin_utils
 
@@ -24,12 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
-    argv, bindings = gin_utils.split_gin_bindings(argv)
-    args = parser.parse_args(argv)
-    if not args.gin_file:
-        parser.error("give the setting with --gin_file=finetune/<setting>.gin")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    gin_utils.parse([*args.gin_file, EVAL_GIN], bindings, args.gin_search_path)
+    args = gin_utils.parse_setting(parser, argv, extra_files=(EVAL_GIN,))
     from xlmr_jax.finetuning.evaluate import evaluate_checkpoint
 
     languages = args.languages.split(",") if args.languages else None

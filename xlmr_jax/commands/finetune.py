@@ -7,7 +7,6 @@ table; MODEL_DIR holds the results, predictions and the selected checkpoints.
 from __future__ import annotations
 
 import argparse
-import logging
 
 from xlmr_jax import gin_utils
 
@@ -17,12 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
-    argv, bindings = gin_utils.split_gin_bindings(argv)
-    args = parser.parse_args(argv)
-    if not args.gin_file:
-        parser.error("give the setting with --gin_file=finetune/<setting>.gin")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    gin_utils.parse(args.gin_file, bindings, args.gin_search_path)
+    gin_utils.parse_setting(parser, argv)
     from xlmr_jax.finetuning.loop import finetune
 
     result = finetune()

@@ -60,12 +60,11 @@ def build_cache_with_beam(
     tasks, _ = mixture_tasks(register())
     # What each split's index lists now, read once here: the first worker to re-pack a file
     # removes the index, and the others must still keep their unchanged parts.
-    elements = [
-        (t.name, split, i, cache.indexed_parts(cache.task_cache_dir(t, root) / split))
-        for t in tasks
-        for split in SPLITS
-        for i in range(len(t.source.files))
-    ]
+    elements = []
+    for t in tasks:
+        for split in SPLITS:
+            listed = cache.indexed_parts(cache.task_cache_dir(t, root) / split)
+            elements += [(t.name, split, i, listed) for i in range(len(t.source.files))]
     pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
     _ = (
         pipeline

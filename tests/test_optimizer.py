@@ -36,9 +36,10 @@ def test_fused_adamw_equals_optax_chain(decay_all_params, clip_norm):
     }
     p_ours, p_ref = params, params
     s_ours, s_ref = ours.init(params), reference.init(params)
-    for _ in range(6):
+    for step in range(6):
         grads = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape) * 3, x.dtype), params)
-        u, s_ours = jax.jit(ours.update)(grads, s_ours, p_ours)
+        norm = optax.global_norm(grads) if step % 2 else None  # the caller's norm, or its own
+        u, s_ours = jax.jit(ours.update)(grads, s_ours, p_ours, grad_norm=norm)
         p_ours = optax.apply_updates(p_ours, u)
         u, s_ref = reference.update(grads, s_ref, p_ref)
         p_ref = optax.apply_updates(p_ref, u)

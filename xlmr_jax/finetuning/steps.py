@@ -66,18 +66,19 @@ def train_step(
     *,
     kind: str,
     model: XLMRoberta,
-    optimizer: optax.GradientTransformation,
+    optimizer: optax.GradientTransformationExtraArgs,
 ) -> tuple[TrainState, dict]:
     """One optimizer update; metrics: loss, grad_norm."""
     _, dropout_key = step_keys(state)
     value, grads = jax.value_and_grad(lambda p: loss(kind, model, p, batch, dropout_key))(
         state.params
     )
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    grad_norm = optax.global_norm(grads)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params, grad_norm=grad_norm)
     new_state = state.replace(
         step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state
     )
-    return new_state, {"loss": value, "grad_norm": optax.global_norm(grads)}
+    return new_state, {"loss": value, "grad_norm": grad_norm}
 
 
 def eval_step(

@@ -54,7 +54,7 @@ def make_optimizer(
     weight_decay: float = 0.01,
     decay_all_params: bool = True,
     clip_norm: float | None = 1.0,
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
     """Adam (betas 0.9/0.98, eps 1e-6) with decoupled weight decay and global-norm clipping.
 
     The same math as `optax.chain(optax.clip_by_global_norm(clip_norm), optax.adamw(...))`
@@ -68,14 +68,15 @@ def make_optimizer(
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)  # noqa: E731
         return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros(), nu=zeros())
 
-    def update(grads, state, params):
+    def update(grads, state, params, *, grad_norm=None, **_):
+        """`grad_norm`: the gradients' global norm when the caller has it (computed once)."""
         if params is None:
             raise ValueError("make_optimizer's update needs the parameters (weight decay).")
         count = optax.safe_increment(state.count)
         learning_rate = schedule(state.count)
         scale = 1.0
         if clip_norm:
-            norm = optax.global_norm(grads)
+            norm = optax.global_norm(grads) if grad_norm is None else grad_norm
             scale = jnp.where(norm < clip_norm, 1.0, clip_norm / norm)
         correction1, correction2 = 1 - b1**count, 1 - b2**count
 
@@ -93,4 +94,4 @@ def make_optimizer(
         pick = lambda i: jax.tree.map(lambda _, o: o[i], grads, out)  # noqa: E731
         return pick(0), optax.ScaleByAdamState(count=count, mu=pick(1), nu=pick(2))
 
-    return optax.GradientTransformation(init, update)
+    return optax.GradientTransformationExtraArgs(init, update)

@@ -75,7 +75,7 @@ def train_step(
     batch: dict[str, jax.Array],
     *,
     model: XLMRoberta,
-    optimizer: optax.GradientTransformation,
+    optimizer: optax.GradientTransformationExtraArgs,
     mask_fn: MaskFn,
     config: StepConfig,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -118,7 +118,9 @@ def train_step(
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
 
     def apply_update():
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        updates, opt_state = optimizer.update(
+            grads, state.opt_state, state.params, grad_norm=grad_norm
+        )
         return optax.apply_updates(state.params, updates), opt_state
 
     if config.skip_nonfinite:  # a branch, not a select: old and new state never live together

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.evaluation.tables import build_tables, load_results, markdown_tables
 
 
@@ -24,7 +24,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     results = []
     for run_dir in args.run_dirs:
-        path = Path(run_dir)
+        path = storage.as_path(run_dir)
         path = path / "results.json" if path.is_dir() else path
         if not path.is_file():
             parser.error(f"{run_dir}: no results.json")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import gin
 import jax
 import orbax.checkpoint as ocp
 
+from xlmr_jax import storage
 from xlmr_jax.training.train_state import TrainState
 
 
@@ -31,8 +31,8 @@ class TrainCheckpoints:
     killed half-way never replaces the latest good checkpoint.
     """
 
-    def __init__(self, model_dir: str | Path, config: CheckpointConfig):
-        self.directory = Path(model_dir).absolute() / "checkpoints"
+    def __init__(self, model_dir: storage.PathLike, config: CheckpointConfig):
+        self.directory = storage.as_path(model_dir, "MODEL_DIR") / "checkpoints"
         period = config.period
         options = ocp.CheckpointManagerOptions(
             # Every `period` steps (orbax's default would also save the first step).
@@ -90,7 +90,7 @@ class TrainCheckpoints:
         self._manager.close()
 
 
-def _check_compatible(state_dir: Path, target: Any) -> None:
+def _check_compatible(state_dir: storage.Path, target: Any) -> None:
     """Fail before reading arrays when the saved tree does not fit the model (e.g. another size)."""
     metadata = ocp.StandardCheckpointer().metadata(state_dir)
     tree = getattr(metadata, "item_metadata", metadata)

@@ -156,7 +156,9 @@ def save_model(
 def _read_meta(directory: storage.Path) -> dict[str, Any]:
     path = directory / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{directory} is not an xlmr-jax checkpoint: no {CONFIG_FILE}.")
+        raise FileNotFoundError(
+            f"{storage.where(directory)} is not an xlmr-jax checkpoint: no {CONFIG_FILE}."
+        )
     meta = json.loads(path.read_text())
     if meta.get("format") != FORMAT:
         raise ValueError(

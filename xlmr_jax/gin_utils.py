@@ -115,4 +115,4 @@ def _is_remote_file(path: str) -> bool:
 
 
 # gin reads local files itself; gs:// files and includes from gs:// search paths come from here.
-gin.register_file_reader(lambda path: storage.as_path(path).open("r"), _is_remote_file)
+gin.config.register_file_reader(lambda path: storage.as_path(path).open("r"), _is_remote_file)

@@ -62,6 +62,16 @@ def as_path(path: PathLike, what: str = "path") -> Path:
     return epath.Path(os.path.abspath(os.path.expanduser(text)))
 
 
+def where(path: PathLike) -> str:
+    """`path` for an error message; says so when a gs:// path's bucket itself does not exist."""
+    text = os.fspath(path)
+    if is_remote(text):
+        bucket = epath.Path(text.split("://", 1)[0] + "://" + text.split("://", 1)[1].split("/")[0])
+        if not bucket.exists():
+            return f"{text} (the bucket {bucket} does not exist or is not readable)"
+    return text
+
+
 def fs_info(path: Path) -> dict:
     """Size and modification time (ns) of a file: the key caches use to notice a changed file."""
     if not is_remote(path):
@@ -69,6 +79,15 @@ def fs_info(path: Path) -> dict:
         return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     stat = path.stat()
     return {"size": int(stat.length), "mtime_ns": int(stat.mtime * 1e9)}
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """A whole file; a missing one is a FileNotFoundError naming it (and a missing bucket)."""
+    path = as_path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{where(path)}: no such file") from None
 
 
 def write_bytes(path: PathLike, data: bytes) -> None:

@@ -49,7 +49,7 @@ def _load_model(path: str) -> _Model:
     file = storage.as_path(path, "SentencePiece model path")
     if not file.is_file():
         raise FileNotFoundError(
-            f"SentencePiece model not found: {path}. Pass the released sentencepiece.bpe.model "
+            f"SentencePiece model not found: {storage.where(path)}. Pass the released sentencepiece.bpe.model "
             "or train one with `xlmr spm-train` (xlmr_jax.vocab.train_sentencepiece)."
         )
     proto = file.read_bytes()

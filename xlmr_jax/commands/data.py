@@ -50,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     built.add_argument("--workers", type=int, default=1, help="processes, one language each")
     built.add_argument(
         "--runner",
-        help="build with an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
-        "FlinkRunner, SparkRunner, ...) instead of the local processes",
+        help="build with an Apache Beam pipeline on this runner (DirectRunner, DaskRunner, "
+        "DataflowRunner, FlinkRunner, SparkRunner, ...) instead of the local processes",
     )
     built.add_argument(
         "--pipeline_option",
@@ -178,8 +178,8 @@ def _cache_with_beam(
             raise
         raise ValueError(str(e)) from e  # says which extra to install
     beam_args = [f"--runner={args.runner}", *args.pipeline_option]
-    counters = build_cache_with_beam(register, args.cache_dir, beam_args)
-    print(", ".join(f"{k} {v:,}" for k, v in counters.items()) + f" ({args.runner})")
+    totals = build_cache_with_beam(register, args.cache_dir, beam_args)
+    print(", ".join(f"{k} {v:,}" for k, v in totals.items()) + f" ({args.runner})")
     for lang in languages:
         task = seqio.get_mixture_or_task(task_name(args.name, lang))
         print(_summary(task, lang, args.cache_dir))

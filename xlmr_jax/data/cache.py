@@ -145,18 +145,18 @@ def pack_file(
 ) -> dict:
     """Packs source file `i` of `task`'s `split` into part i; returns its entry for the index.
 
-    The part is kept when `previous` (default: the parts index.json lists now) has the file
-    unchanged at i. Otherwise index.json is removed first, so it never lists a part being
-    rewritten; `write_index` puts it back once every part is done.
+    The part is kept when `previous` (the parts listed when the build started) or index.json
+    now has the file unchanged at i. Otherwise index.json is removed first, so it never lists a
+    part being rewritten; `write_index` puts it back once every part is done. So a pack run
+    twice (a retried or duplicated worker) after the index was written changes nothing.
     """
     directory = task_cache_dir(task, root) / split
     directory.mkdir(parents=True, exist_ok=True)
     file = task.source.files[i]
     key = storage.fs_info(file.path)
-    if previous is None:
-        previous = indexed_parts(directory)
-    if i < len(previous) and previous[i]["file"] == file.path.name and previous[i]["key"] == key:
-        return previous[i]
+    for listed in (previous or [], indexed_parts(directory)):
+        if i < len(listed) and listed[i]["file"] == file.path.name and listed[i]["key"] == key:
+            return listed[i]
     (directory / INDEX).unlink(missing_ok=True)
     logger.info("Packing %s (%s) into %s", file.path.name, split, directory)
     shard = seqio.ShardInfo(i, len(task.source.files))

@@ -54,7 +54,7 @@ def discover(data_dir: storage.PathLike) -> dict[str, list[CorpusFile]]:
     """Language -> its shard files in reading order; other files in the directory are ignored."""
     data_dir = storage.as_path(data_dir, "DATA_DIR")
     if not data_dir.is_dir():
-        raise CorpusError(f"Corpus directory {data_dir} does not exist.")
+        raise CorpusError(f"Corpus directory {storage.where(data_dir)} does not exist.")
     found: dict[str, dict[int, CorpusFile]] = {}
     for path in sorted(data_dir.iterdir()):
         m = _FILE_RE.match(path.name)

@@ -44,7 +44,7 @@ def read_text(path: PathLike, encoding: str | None = None) -> str:
     The fallback fits the CoNLL files, whose originals are ISO-8859-1 while some mirrors are
     re-encoded as UTF-8; Latin-1 decodes any bytes, so pass `encoding` to be strict.
     """
-    data = storage.as_path(path).read_bytes()
+    data = storage.read_bytes(path)
     if encoding is not None:
         text = data.decode(encoding)
     else:

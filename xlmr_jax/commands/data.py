@@ -160,6 +160,10 @@ def _cache_language(register: functools.partial, cache_dir: str | None, lang: st
     return _summary(task, lang, cache_dir)
 
 
+# Runners Beam knows only by their full name.
+BEAM_RUNNERS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
+
+
 def _cache_with_beam(
     args: argparse.Namespace, register: functools.partial, languages: list[str]
 ) -> int:
@@ -177,7 +181,8 @@ def _cache_with_beam(
         if e.name != "apache_beam":
             raise
         raise ValueError(str(e)) from e  # says which extra to install
-    beam_args = [f"--runner={args.runner}", *args.pipeline_option]
+    runner = BEAM_RUNNERS.get(args.runner, args.runner)
+    beam_args = [f"--runner={runner}", *args.pipeline_option]
     totals = build_cache_with_beam(register, args.cache_dir, beam_args)
     print(", ".join(f"{k} {v:,}" for k, v in totals.items()) + f" ({args.runner})")
     for lang in languages:

@@ -77,6 +77,5 @@ def write_report(
     storage.write_text(
         model_dir / "evaluation.json",
         json.dumps(details, indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
     )
     return table

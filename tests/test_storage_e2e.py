@@ -161,3 +161,35 @@ def test_pretrain_resume_export_finetune_score(bucket, data_dir, gcs):
     )
     results = json.loads((storage.as_path(finetuned) / "results.json").read_text())
     assert scored["accuracy"] == pytest.approx(results["metrics"]["rte"]["accuracy"])
+
+
+def test_server_stopped_during_a_save_then_resume_loses_nothing(bucket, gcs):
+    """The trainer is frozen inside its step-8 save, the server stops, the trainer goes on: it
+    fails with one error line naming the checkpoint; with the server back, a rerun resumes from
+    step 4 and ends equal to the uninterrupted run of the test above."""
+    run = [*TRAIN, f"--gin.DATA_DIR='{bucket}/corpus'", f"--gin.SPM_MODEL='{bucket}/spm.model'"]
+    model_dir = f"{bucket}/outage"
+    argv = [sys.executable, "-m", "xlmr_jax.cli", "train", *run, f"--gin.MODEL_DIR='{model_dir}'"]
+    proc = subprocess.Popen(argv, env=device_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    checkpoints = storage.as_path(model_dir) / "checkpoints"
+    saving = False
+    while proc.poll() is None and not saving:
+        names = [p.name for p in checkpoints.iterdir()] if checkpoints.exists() else []
+        saving = "4" in names and any(n.startswith("8.") for n in names)  # 8's temporary dir
+    assert saving, "the run ended before its second save"
+    proc.send_signal(signal.SIGSTOP)  # frozen mid-save while the server goes away
+    gcs.stop()
+    proc.send_signal(signal.SIGCONT)
+    try:
+        _, err = proc.communicate(timeout=600)
+    finally:
+        gcs.start()
+    assert proc.returncode == 2, err[-3000:]
+    last = err.decode().strip().splitlines()[-1]
+    assert "error: saving checkpoint 8 to " + model_dir in last and "resume" in last, last
+
+    xlmr("train", *run, f"--gin.MODEL_DIR='{model_dir}'")
+    assert losses(model_dir) == losses(f"{bucket}/straight")
+    jax.tree.map(
+        np.testing.assert_array_equal, params(model_dir, 12), params(f"{bucket}/straight", 12)
+    )

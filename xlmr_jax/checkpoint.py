@@ -129,6 +129,8 @@ def save_model(
     """Validate and write a model checkpoint directory atomically; returns its path."""
     import orbax.checkpoint as ocp
 
+    storage.bound_orbax_retries()
+
     params = numpy_params(params, config)
     check_params(params, config, head, num_labels)
     if spm_path is not None and not storage.as_path(spm_path).is_file():
@@ -173,6 +175,8 @@ def _read_meta(directory: storage.Path) -> dict[str, Any]:
 def load_model(directory: storage.PathLike) -> LoadedModel:
     """Read a checkpoint, checking every parameter's name and shape before reading any data."""
     import orbax.checkpoint as ocp
+
+    storage.bound_orbax_retries()
 
     directory = storage.as_path(directory, "model checkpoint directory")
     meta = _read_meta(directory)

@@ -47,6 +47,28 @@ def configure_environment(environ=os.environ) -> None:
         environ.setdefault("TENSORSTORE_GCS_HTTP_URL", endpoint)
 
 
+class StorageError(OSError):
+    """A read or write that failed on its store; the message names the path and what to do."""
+
+
+# tensorstore (orbax's array store) retries a GCS request 32 times, up to 32 s apart: about 15
+# minutes before a save to an unreachable server fails. These settings fail it after about
+# 50 s, close to gcsfs's own six retries (about 30 s). Our choice; the training loop then stops
+# with the previous checkpoint intact, and a relaunch resumes from it.
+GCS_REQUEST_RETRIES = {"max_retries": 6, "initial_delay": "1s", "max_delay": "16s"}
+
+
+def bound_orbax_retries() -> None:
+    """Give orbax's tensorstore contexts GCS_REQUEST_RETRIES (orbax offers no option for it)."""
+    from orbax.checkpoint._src.serialization import tensorstore_utils
+
+    for context in (
+        tensorstore_utils._BASE_TS_CONTEXT,
+        tensorstore_utils._DEFAULT_OCDBT_TS_CONTEXT,
+    ):
+        context.setdefault("gcs_request_retries", GCS_REQUEST_RETRIES)
+
+
 def is_remote(path: PathLike) -> bool:
     """Whether `path` is a URL (gs://, s3://, ...) rather than a local file name."""
     return "://" in os.fspath(path)

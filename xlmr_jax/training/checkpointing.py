@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -11,6 +12,8 @@ import orbax.checkpoint as ocp
 
 from xlmr_jax import storage
 from xlmr_jax.training.train_state import TrainState
+
+storage.bound_orbax_retries()
 
 
 @gin.configurable
@@ -54,13 +57,26 @@ class TrainCheckpoints:
 
     def save(self, step: int, state: TrainState, data_state: dict, force: bool = False) -> bool:
         """Saves when the period says so (or `force`); returns whether a save started."""
-        return self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
-            ),
-            force=force,
-        )
+        with self._reporting(f"saving checkpoint {step}"):
+            return self._manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
+                ),
+                force=force,
+            )
+
+    @contextlib.contextmanager
+    def _reporting(self, action: str):
+        """A failed save (store unreachable, full, forbidden) as one StorageError naming it."""
+        try:
+            yield
+        except (OSError, ValueError, RuntimeError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise storage.StorageError(
+                f"{action} to {self.directory} failed ({reason[:300]}); earlier checkpoints are "
+                "intact: run again once the store is reachable to resume from the latest one."
+            ) from e
 
     def restore(
         self, abstract_state: TrainState, shardings: Any, step: int | None = None
@@ -84,7 +100,8 @@ class TrainCheckpoints:
         return restored.state, restored.data
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        with self._reporting("an asynchronous checkpoint save"):
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
         self._manager.close()

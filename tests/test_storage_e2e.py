@@ -24,6 +24,7 @@ from xlmr_jax.convert.hf import load_hf
 pytestmark = pytest.mark.slow
 
 LANGUAGES = "en,fr,de,sw,ar,zh-Hans"
+COMMITTED = "commit_success.txt"  # what orbax writes last into a checkpoint on GCS
 CACHE = ["--name", "xlmr.cc100", "--tokens_per_sample", "32", "--validation_fraction", "0.05"]
 TRAIN = [
     "--gin_file=pretrain/tiny_cpu.gin",
@@ -173,9 +174,8 @@ def test_server_stopped_during_a_save_then_resume_loses_nothing(bucket, gcs):
     proc = subprocess.Popen(argv, env=device_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     checkpoints = storage.as_path(model_dir) / "checkpoints"
     saving = False
-    while proc.poll() is None and not saving:
-        names = [p.name for p in checkpoints.iterdir()] if checkpoints.exists() else []
-        saving = "4" in names and any(n.startswith("8.") for n in names)  # 8's temporary dir
+    while proc.poll() is None and not saving:  # on GCS orbax commits with a marker file, last
+        saving = (checkpoints / "8").exists() and not (checkpoints / "8" / COMMITTED).exists()
     assert saving, "the run ended before its second save"
     proc.send_signal(signal.SIGSTOP)  # frozen mid-save while the server goes away
     gcs.stop()

@@ -65,8 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, FloatingPointError) as e:
         if os.environ.get("XLMR_DEBUG"):
             raise
-        print(f"xlmr {name}: error: {e}", file=sys.stderr)
+        print(f"xlmr {name}: error: {one_line(e)}", file=sys.stderr)
         return 2
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message without gin's "In call to configurable" note, on one line."""
+    message = str(error).split("\n  In call to configurable")[0]
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def console_main() -> None:

@@ -45,14 +45,15 @@ def finetune_seeds(n: int) -> SeedsResult:
         raise ValueError("set MODEL_DIR (--gin.MODEL_DIR=\"'/runs/x'\"): the seeds' runs go inside")
     model_dir = Path(model_dir)
     first = _bound("Recipe.seed", 0)
+    seeds = list(range(first, first + n))
     runs = []
-    for seed in range(first, first + n):
+    for seed in seeds:
         with gin.unlock_config():
             gin.bind_parameter("finetune.model_dir", str(model_dir / f"seed_{seed}"))
             gin.bind_parameter("Recipe.seed", seed)
-        result = finetune()
-        runs.append(result.results.get(PRIMARY) or next(iter(result.results.values())))
-    runs = [dataclasses.replace(r, model=f"{r.model} seed {s}") for s, r in zip(range(first, first + n), runs)]  # fmt: skip
+        results = finetune().results
+        run = results.get(PRIMARY) or next(iter(results.values()))
+        runs.append(dataclasses.replace(run, model=f"{run.model} seed {seed}"))
     mean, std = aggregate(runs)
     mean = dataclasses.replace(
         mean, model=f"{mean.model.rsplit(' seed ', 1)[0]} (mean of {n} seeds)"
@@ -62,7 +63,7 @@ def finetune_seeds(n: int) -> SeedsResult:
     save_results(mean, model_dir / "results.json")
     (model_dir / "results.md").write_text(text + "\n", encoding="utf-8")
     summary = {
-        "seeds": list(range(first, first + n)),
+        "seeds": seeds,
         "runs": [r.metrics for r in runs],
         "mean": mean.metrics,
         "std": std,

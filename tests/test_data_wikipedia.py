@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+import seqio
 
 from xlmr_jax import cli
 from xlmr_jax.data.languages import resolve_languages
 from xlmr_jax.data.sources import DocumentReader, language_files
+from xlmr_jax.tasks.pretrain import register_cc100
 
 
 def _articles(data_dir: Path, udhr_code: str, n: int) -> list[tuple[str, list[str]]]:
@@ -38,7 +40,7 @@ def _write_doc_format(folder: Path, articles, empty: int = 1) -> None:
     (folder / "AA" / "wiki_01").write_text("".join(blocks[half:]), encoding="utf-8")
 
 
-def test_wikipedia_to_corpus_both_formats(tmp_path, data_dir, capsys):
+def test_wikipedia_to_corpus_both_formats(tmp_path, data_dir, capsys, spm_model):
     swahili = _articles(data_dir, "swh", 5)
     english = _articles(data_dir, "eng", 4)
     _write_doc_format(tmp_path / "sw_extracted", swahili, empty=2)
@@ -66,6 +68,9 @@ def test_wikipedia_to_corpus_both_formats(tmp_path, data_dir, capsys):
     # The named Wikipedia list finds the files by their Wikipedia codes (and says what is missing).
     with pytest.raises(ValueError, match="no `<lang>.txt"):
         language_files(corpus, resolve_languages("wiki7"))
+    # LANGUAGES as gin gives it (a plain string of codes) registers the pretraining mixture.
+    mixture = seqio.get_mixture_or_task(register_cc100(corpus, spm_model, "sw,en", name="wiki"))
+    assert sorted(t.name for t in mixture.tasks) == ["wiki.en", "wiki.sw"]
 
 
 def test_wikipedia_bad_input_is_one_error_line(tmp_path, capsys):

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(command_parser)
     try:
         return int(module.run(command_parser, rest) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+    except (ValueError, OSError, FloatingPointError) as e:
         if os.environ.get("XLMR_DEBUG"):
             raise
         print(f"xlmr {name}: error: {e}", file=sys.stderr)

@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     built.add_argument("--workers", type=int, default=1, help="processes, one language each")
     built.add_argument(
         "--runner",
-        help="build with an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
-        "FlinkRunner, SparkRunner, ...) instead of the local processes",
+        help="build with an Apache Beam pipeline on this runner (DirectRunner, DaskRunner, "
+        "DataflowRunner, FlinkRunner, SparkRunner, ...) instead of the local processes",
     )
     built.add_argument(
         "--pipeline_option",
@@ -181,6 +181,10 @@ def _cache_language(register: functools.partial, cache_dir: str | None, lang: st
     return _summary(task, lang, cache_dir)
 
 
+# Runners Beam knows only by their full name.
+BEAM_RUNNERS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
+
+
 def _cache_with_beam(
     args: argparse.Namespace, register: functools.partial, languages: list[str]
 ) -> int:
@@ -198,9 +202,10 @@ def _cache_with_beam(
         if e.name != "apache_beam":
             raise
         raise ValueError(str(e)) from e  # says which extra to install
-    beam_args = [f"--runner={args.runner}", *args.pipeline_option]
-    counters = build_cache_with_beam(register, args.cache_dir, beam_args)
-    print(", ".join(f"{k} {v:,}" for k, v in counters.items()) + f" ({args.runner})")
+    runner = BEAM_RUNNERS.get(args.runner, args.runner)
+    beam_args = [f"--runner={runner}", *args.pipeline_option]
+    totals = build_cache_with_beam(register, args.cache_dir, beam_args)
+    print(", ".join(f"{k} {v:,}" for k, v in totals.items()) + f" ({args.runner})")
     for lang in languages:
         task = seqio.get_mixture_or_task(task_name(args.name, lang))
         print(_summary(task, lang, args.cache_dir))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.evaluation.paper_results import paper_rows
 from xlmr_jax.evaluation.tables import (
     DEFAULT_COMPARE,
@@ -46,7 +46,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         parser.error(f"--compare {args.compare!r} is not a paper row; choose one of {models}")
     results = []
     for run_dir in args.run_dirs:
-        path = Path(run_dir)
+        path = storage.as_path(run_dir)
         path = path / "results.json" if path.is_dir() else path
         if not path.is_file():
             parser.error(f"{run_dir}: no results.json")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.checkpoint import load_model
 from xlmr_jax.commands.extract_features import vocabulary
 from xlmr_jax.evaluation.retrieval import retrieval_accuracy, sentence_vectors, truncated
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_sentences(path: str) -> list[str]:
     """The lines of a UTF-8 text file (a final newline ends the last line); none may be empty."""
-    text = Path(path).read_text(encoding="utf-8")
+    text = storage.as_path(path, "--source/--target").read_text(encoding="utf-8")
     lines = text.removesuffix("\n").split("\n") if text else []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

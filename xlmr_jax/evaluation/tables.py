@@ -28,8 +28,8 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.data.formats.conll import NER_LANGUAGES
 from xlmr_jax.data.formats.nli import PAWSX_LANGUAGES, XNLI_LANGUAGES
 from xlmr_jax.data.formats.squad import MLQA_LANGUAGES, XQUAD_LANGUAGES
@@ -100,12 +100,12 @@ class RunResult:
 
 
 def save_results(result: RunResult, path: str | os.PathLike) -> None:
-    Path(path).write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    storage.write_text(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 def load_results(path: str | os.PathLike) -> RunResult:
     try:
-        return RunResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        return RunResult.from_dict(json.loads(storage.as_path(path).read_text(encoding="utf-8")))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: not a valid results.json: {e}") from None
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
-from pathlib import Path
 
 import gin
 
+from xlmr_jax import storage
 from xlmr_jax.evaluation.tables import (
     RunResult,
     Table,
@@ -29,7 +29,7 @@ from xlmr_jax.finetuning.reporting import PRIMARY
 
 @dataclasses.dataclass(frozen=True)
 class SeedsResult:
-    model_dir: Path
+    model_dir: storage.Path
     runs: list[RunResult]
     mean: RunResult
     std: dict[str, dict[str, float]]
@@ -43,7 +43,7 @@ def finetune_seeds(n: int) -> SeedsResult:
     model_dir = gin.query_parameter("%MODEL_DIR")
     if not isinstance(model_dir, str):
         raise ValueError("set MODEL_DIR (--gin.MODEL_DIR=\"'/runs/x'\"): the seeds' runs go inside")
-    model_dir = Path(model_dir)
+    model_dir = storage.as_path(model_dir, "MODEL_DIR")
     first = _bound("Recipe.seed", 0)
     seeds = list(range(first, first + n))
     runs = []
@@ -61,7 +61,7 @@ def finetune_seeds(n: int) -> SeedsResult:
     (table,) = build_tables([*runs, mean])
     text = table.markdown() + "\n" + _std_row(table, runs, std)
     save_results(mean, model_dir / "results.json")
-    (model_dir / "results.md").write_text(text + "\n", encoding="utf-8")
+    storage.write_text(model_dir / "results.md", text + "\n")
     summary = {
         "seeds": seeds,
         "runs": [r.metrics for r in runs],
@@ -69,7 +69,7 @@ def finetune_seeds(n: int) -> SeedsResult:
         "std": std,
         "average": _averages(table),
     }
-    (model_dir / "seeds.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    storage.write_text(model_dir / "seeds.json", json.dumps(summary, indent=2) + "\n")
     return SeedsResult(model_dir, runs, mean, std, text)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection, Iterator
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.data.formats.common import (
     FormatError,
     PairExample,
@@ -81,7 +81,7 @@ def read_xnli_original(
 
     The id is `<language>-<pairID>`, unique over the file.
     """
-    path = Path(path)
+    path = storage.as_path(path)
     records = _jsonl_records(path) if path.suffix == ".jsonl" else _original_tsv_records(path)
     examples = [
         PairExample(
@@ -98,14 +98,14 @@ def read_xnli_original(
     return require_examples(examples, path)
 
 
-def _original_tsv_records(path: Path) -> Iterator[tuple[int, dict]]:
+def _original_tsv_records(path: storage.Path) -> Iterator[tuple[int, dict]]:
     rows = tsv_rows(path, len(XNLI_ORIGINAL_COLUMNS))
     _check_header(path, next(rows)[1], XNLI_ORIGINAL_COLUMNS)
     for line, fields in rows:
         yield line, dict(zip(XNLI_ORIGINAL_COLUMNS, fields))
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
+def _jsonl_records(path: storage.Path) -> Iterator[tuple[int, dict]]:
     """(line, record) of a jsonl file whose records carry an NLI pair."""
     required = ("sentence1", "sentence2", "gold_label", "pairID")
     lines = text_lines(path)
@@ -142,7 +142,7 @@ def read_multinli(path: PathLike) -> list[PairExample]:
     recipe; their number is logged.
     """
     examples, skipped = [], 0
-    for line, rec in _jsonl_records(Path(path)):
+    for line, rec in _jsonl_records(storage.as_path(path)):
         if rec["gold_label"] == "-":
             skipped += 1
             continue

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "evaluate a fine-tuned checkpoint"),
     "score": ("score", "score a predictions file with the official metric"),
     "results": ("results", "collect run results into one table"),
+    "retrieval": ("retrieval", "sentence retrieval accuracy of a checkpoint on aligned text"),
     "launch": (
         "launch",
         "start `xlmr train` on a TPU pod, SLURM, several hosts or local processes",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -191,14 +192,24 @@ def train(
                 result.preempted = True
                 break
     finally:
-        checkpoints.wait()
-        checkpoints.close()
-        writer.close()
-        preemption.restore()
+        _close(checkpoints.wait, checkpoints.close, writer.close, preemption.restore)
     result.step, result.state = int(state.step), state
     if export_model and result.step == total_steps:
         _export(model_dir / "model", state.params, model_config, inputs.vocabulary_file)
     return result
+
+
+def _close(*closers: Callable[[], None]) -> None:
+    """Run every closer; while an error propagates, a closer's own failure (the store that
+    failed a save may fail the last metrics upload too) is logged, never put in its place."""
+    failing = sys.exc_info()[1] is not None
+    for close in closers:
+        try:
+            close()
+        except Exception as e:
+            if not failing:
+                raise
+            log.warning("After the error below, %s also failed: %s", close.__qualname__, e)
 
 
 def _export(directory: storage.Path, params, cfg: ModelConfig, spm_path: str) -> None:

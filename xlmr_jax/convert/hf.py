@@ -25,6 +25,7 @@ from xlmr_jax.checkpoint import (
     numpy_params,
 )
 from xlmr_jax.config import ModelConfig
+from xlmr_jax.convert.hf_tokenizer import write_tokenizer_json
 from xlmr_jax.convert.layout import Entry, flax_to_torch, to_numpy, torch_names, torch_to_flax
 
 MODEL_TYPES = {False: "xlm-roberta", True: "xlm-roberta-xl"}  # keyed by pre_layer_norm
@@ -36,6 +37,7 @@ CLASS_SUFFIX = {
     "none": "Model",
 }
 SPM_FILE = "sentencepiece.bpe.model"
+TOKENIZER_FILE = "tokenizer.json"
 TIED = ("lm_head.decoder.weight", "lm_head.decoder.bias")
 # Present in some checkpoints, never part of XLM-R: buffers and the (unused) pooler.
 IGNORED_PREFIXES = ("roberta.pooler.", "roberta.embeddings.position_ids")
@@ -356,8 +358,10 @@ def save_file(tensors: Mapping[str, np.ndarray], path: Path) -> None:
 
 
 def _tokenizer_files(spm_path: str | os.PathLike, out: Path, config: ModelConfig) -> None:
-    """sentencepiece.bpe.model plus the JSON that makes XLMRobertaTokenizer.from_pretrained work."""
+    """The hub's tokenizer files: sentencepiece.bpe.model (slow), tokenizer.json (fast) and the
+    JSON that makes AutoTokenizer.from_pretrained load them."""
     shutil.copyfile(spm_path, out / SPM_FILE)
+    write_tokenizer_json(spm_path, out / TOKENIZER_FILE)
     mask = {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False}
     specials = {
         "bos_token": "<s>",

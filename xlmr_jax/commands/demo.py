@@ -51,7 +51,7 @@ def _banner(title: str) -> None:
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("xlmr_jax").setLevel(logging.WARNING)  # the demo prints its own story
     text_dir = _text_dir(args.text_dir)
     out = Path(args.out).absolute()
     corpus, spm_prefix, run_dir = out / "corpus", out / "spm", out / "run"

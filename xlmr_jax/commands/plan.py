@@ -48,7 +48,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     import jax
 
     jax.config.update("jax_num_cpu_devices", args.devices)
-    gin_utils.parse(args.gin_file, bindings, args.gin_search_path)
+    gin_utils.parse_args(args, bindings)
 
     import gin
 

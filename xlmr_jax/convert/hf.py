@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tqdm
 from flax import traverse_util
 
 from xlmr_jax.checkpoint import (
@@ -408,7 +409,7 @@ def save_hf(
             save_file(shards[0], tmp / "model.safetensors")
         else:
             weight_map = {}
-            for i, shard in enumerate(shards, 1):
+            for i, shard in enumerate(tqdm.tqdm(shards, desc="write shards", leave=False), 1):
                 name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
                 save_file(shard, tmp / name)
                 weight_map.update(dict.fromkeys(shard, name))

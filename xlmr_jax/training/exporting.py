@@ -54,11 +54,26 @@ def _run_config(model_dir: Path) -> tuple:
             "`xlmr train` at its first step)."
         )
     gin_utils.parse([str(config_gin)], [])
-    model_config = gin.get_bindings("train").get("model_config")
-    if model_config is None:
-        raise ValueError(f"{config_gin} binds no train.model_config; is it a pretraining run?")
-    spm = gin.get_bindings("mlm_inputs").get("vocabulary")
-    return model_config, os.fspath(spm) if spm and Path(spm).is_file() else None
+    try:
+        model_config = _value("train.model_config")
+    except ValueError:
+        raise ValueError(
+            f"{config_gin} binds no train.model_config; is it a pretraining run?"
+        ) from None
+    try:
+        spm = os.fspath(_value("mlm_inputs.vocabulary"))
+    except ValueError:
+        spm = None
+    return model_config, spm if spm and Path(spm).is_file() else None
+
+
+def _value(binding: str):
+    """A bound value, macros and `@ModelConfig()` evaluated; unlike gin.get_bindings it evaluates
+    nothing else (`mlm_inputs.mixture = @register_cc100()` would scan the corpus)."""
+    value = gin.query_parameter(binding)
+    while isinstance(value, gin.config.ConfigurableReference):
+        value = value.scoped_configurable_fn()
+    return value
 
 
 def _restore_params(state_dir: Path) -> dict:

@@ -22,6 +22,7 @@ from xlmr_jax.model import XLMRoberta, stack_layers, unstack_layers
 from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.mlm_data import MLMInputs, mlm_inputs
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
+from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.summaries import MetricWriter
 from xlmr_jax.training.train_step import StepConfig
 from xlmr_jax.training.trainer import Trainer, mlm_trainer
@@ -84,6 +85,7 @@ def train(
     on_nonfinite: str = "skip",
     stop_after: int | None = None,
     export_model: bool = True,
+    profile_steps: tuple[int, int] | None = None,
 ) -> TrainResult:
     """Pretrain (or continue pretraining) an MLM; resumes from MODEL_DIR/checkpoints if present.
 
@@ -92,6 +94,7 @@ def train(
     stop_after: end after this many steps in this process (the schedule still spans total_steps).
     export_model: when training reaches total_steps, also write MODEL_DIR/model, a model
     checkpoint (parameters, config, SentencePiece model) for fine-tuning, fill-mask and export.
+    profile_steps: (first, last) steps to trace with jax.profiler into MODEL_DIR/tensorboard.
     """
     if on_nonfinite not in ("skip", "stop"):
         raise ValueError(f"train.on_nonfinite must be 'skip' or 'stop', got {on_nonfinite!r}.")
@@ -137,6 +140,7 @@ def train(
     last = total_steps if stop_after is None else min(total_steps, start + stop_after)
     writer = MetricWriter(model_dir, total_steps, start)
     preemption = _Preemption()
+    profiler = StepProfiler(model_dir, profile_steps)
     result = TrainResult(start, {}, {}, False, None)
     tokens_per_step = batch_size * inputs.sequence_length
     step_flops = batch_size * flops.train_flops_per_sequence(
@@ -146,8 +150,9 @@ def train(
     interval_start, interval_steps = time.perf_counter(), 0
     try:
         for step in range(start + 1, last + 1):
-            batch = next(train_data)
-            state, metrics = trainer.train_step(state, batch)
+            with profiler.step(step):
+                batch = next(train_data)
+                state, metrics = trainer.train_step(state, batch)
             interval_steps += 1
             if step == start + 1:
                 _write_operative_config(model_dir)
@@ -191,6 +196,7 @@ def train(
                 result.preempted = True
                 break
     finally:
+        profiler.close()
         checkpoints.wait()
         checkpoints.close()
         writer.close()

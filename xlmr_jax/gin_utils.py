@@ -22,6 +22,7 @@ CONFIGURABLE_MODULES = (
     "xlmr_jax.training.mlm_data",
     "xlmr_jax.data.masking",
     "xlmr_jax.tasks.pretrain",
+    "xlmr_jax.task_locations",
 )
 
 

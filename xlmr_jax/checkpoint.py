@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -57,8 +58,13 @@ class LoadedModel:
         ids = validate_input_ids(input_ids, self.config)
         if ids.ndim != 2:
             raise ValueError(f"predict needs [batch, length] ids, got shape {ids.shape}.")
-        out = jax.jit(self.module().apply)({"params": self.params}, jnp.asarray(ids), **kwargs)
+        out = self._apply({"params": self.params}, jnp.asarray(ids), **kwargs)
         return jax.tree.map(np.asarray, out)
+
+    @functools.cached_property
+    def _apply(self):
+        """The module's jitted apply, kept so that repeated shapes compile once."""
+        return jax.jit(self.module().apply)
 
 
 def expected_shapes(config: ModelConfig, head: str, num_labels: int) -> dict[str, tuple[int, ...]]:

@@ -272,7 +272,12 @@ def load_fairseq(path: str | os.PathLike, *, head_name: str | None = None) -> Lo
 
     fairseq checkpoints are pickles (argparse arguments included): import only files you trust.
     """
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(
+            'reading fairseq model.pt needs PyTorch: pip install "xlmr-jax[fairseq]"'
+        ) from None
 
     path = Path(path).absolute()
     file = path / "model.pt" if path.is_dir() else path

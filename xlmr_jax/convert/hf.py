@@ -275,6 +275,14 @@ def params_to_hf(
 
 
 def _read_weights(path: Path) -> dict[str, Any]:
+    if path.suffix != ".safetensors":
+        try:
+            import torch
+        except ImportError:
+            raise ValueError(
+                f"{path}: reading PyTorch .bin weights needs PyTorch: "
+                'pip install "xlmr-jax[fairseq]" (or convert them to safetensors)'
+            ) from None
     try:
         if path.suffix == ".safetensors":
             try:
@@ -282,8 +290,6 @@ def _read_weights(path: Path) -> dict[str, Any]:
             except ImportError:
                 from safetensors.numpy import load_file
             return load_file(path)
-        import torch
-
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(

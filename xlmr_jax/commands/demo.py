@@ -119,6 +119,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         f"DATA_DIR = '{corpus}'",
         f"SPM_MODEL = '{spm_model}'",
         f"TRAIN_STEPS = {args.steps}",
+        f"WARMUP_STEPS = {max(args.steps // 15, 1)}",  # 60 of the default 900
         f"ModelConfig.vocab_size = {args.vocab_size + 2}",
         f"train.eval_every = {max(args.steps // 10, 1)}",
     ]

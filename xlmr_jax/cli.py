@@ -18,7 +18,10 @@ from xlmr_jax import __version__, host_env, logs
 COMMANDS: dict[str, tuple[str, str]] = {
     "model-info": ("model_info", "parameter counts of a model preset"),
     "import": ("import_checkpoint", "import HF or fairseq weights into an xlmr-jax checkpoint"),
-    "export": ("export_checkpoint", "export an xlmr-jax checkpoint to HF transformers"),
+    "export": (
+        "export_checkpoint",
+        "export a model or train checkpoint to HF transformers or a TF SavedModel",
+    ),
     "fill-mask": ("fill_mask", "top-k fills for <mask> tokens in a text"),
     "extract-features": ("extract_features", "last hidden states and MLM logits to .npz"),
     "spm-train": ("spm_train", "train a SentencePiece unigram model on alpha-sampled text"),

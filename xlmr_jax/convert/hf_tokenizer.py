@@ -18,6 +18,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_
 from tokenizers.models import Unigram
 from tokenizers.processors import TemplateProcessing
 
+from xlmr_jax import storage
 from xlmr_jax.vocab import BOS_ID, EOS_ID, UNK_ID
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
@@ -26,7 +27,7 @@ UNIGRAM = 1  # sentencepiece TrainerSpec.ModelType
 
 
 def _read_proto(spm_path: str | os.PathLike) -> sentencepiece_model_pb2.ModelProto:
-    with open(spm_path, "rb") as f:
+    with storage.as_path(spm_path).open("rb") as f:
         proto = sentencepiece_model_pb2.ModelProto.FromString(f.read())
     if proto.trainer_spec.model_type != UNIGRAM:
         raise ValueError(
@@ -89,4 +90,4 @@ def fast_tokenizer(spm_path: str | os.PathLike) -> Tokenizer:
 
 def write_tokenizer_json(spm_path: str | os.PathLike, path: str | os.PathLike) -> None:
     """Write `tokenizer.json` for the SentencePiece model at spm_path."""
-    fast_tokenizer(spm_path).save(os.fspath(path))
+    storage.write_text(path, fast_tokenizer(spm_path).to_str(pretty=True))

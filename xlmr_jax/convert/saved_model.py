@@ -13,17 +13,19 @@ exported `tokenizer.json`. `sentencepiece.model` is copied into `assets/` for re
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
+import tempfile
 
 import jax
 import numpy as np
 
-from xlmr_jax.checkpoint import LoadedModel, atomic_directory, numpy_params
+from xlmr_jax import storage
+from xlmr_jax.checkpoint import LoadedModel, numpy_params
 
 SIGNATURE = "serving_default"
 PLATFORMS = ("cpu", "cuda", "tpu")  # lowered for each: one SavedModel serves on any of them
 INPUT = "input_ids"
+MARKER = "saved_model.pb"  # written last into the export
+SPM_ASSET = "sentencepiece.model"
 
 
 def _apply_fn(model: LoadedModel):
@@ -36,8 +38,8 @@ def _apply_fn(model: LoadedModel):
 
 
 def save_saved_model(
-    out: str | os.PathLike, model: LoadedModel, *, overwrite: bool = False
-) -> Path:
+    out: storage.PathLike, model: LoadedModel, *, overwrite: bool = False
+) -> storage.Path:
     """Write `out` atomically: a SavedModel with the `serving_default` signature over token ids."""
     import tensorflow as tf
     from jax.experimental import jax2tf
@@ -60,11 +62,16 @@ def save_saved_model(
         return converted(module.params, input_ids)
 
     module.serve = serve
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: serve})
-        if model.spm_path:
-            shutil.copyfile(model.spm_path, tmp / "assets" / "sentencepiece.model")
-    return Path(out)
+    out = storage.as_path(out, "--out")
+    with storage.atomic_directory(out, MARKER, overwrite=overwrite) as target:
+        with tempfile.TemporaryDirectory() as tmp:  # TensorFlow writes local files here
+            tf.saved_model.save(module, tmp, signatures={SIGNATURE: serve})
+            if model.spm_path:
+                storage.copy_file(model.spm_path, os.path.join(tmp, "assets", SPM_ASSET))
+            files = sorted(storage.files_under(tmp), key=lambda p: p.name == MARKER)
+            for file in files:  # MARKER last: it makes the directory a SavedModel
+                storage.copy_file(file, target / os.path.relpath(file, tmp))
+    return out
 
 
 def outputs(saved_model_dir: str | os.PathLike, input_ids: np.ndarray) -> dict[str, np.ndarray]:

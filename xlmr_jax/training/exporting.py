@@ -9,27 +9,27 @@ model come from the run's operative `MODEL_DIR/config.gin`; only `params` is rea
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import gin
 import jax
 import numpy as np
 
+from xlmr_jax import storage
 from xlmr_jax.checkpoint import LoadedModel, check_params, load_model, numpy_params
 
 CHECKPOINTS = "checkpoints"
 
 
-def is_train_checkpoint(path: str | os.PathLike) -> bool:
+def is_train_checkpoint(path: storage.PathLike) -> bool:
     """`MODEL_DIR/checkpoints/<step>` (holds `state/`) or a run's MODEL_DIR (holds checkpoints/)."""
-    path = Path(path)
+    path = storage.as_path(path, "--checkpoint")
     return (path / "state").is_dir() or (path / CHECKPOINTS).is_dir()
 
 
-def resolve_step(path: str | os.PathLike, step: int | None) -> tuple[Path, Path]:
+def resolve_step(path: storage.PathLike, step: int | None) -> tuple[storage.Path, storage.Path]:
     """(MODEL_DIR, MODEL_DIR/checkpoints/<step>) for a step folder, or a MODEL_DIR and a step
     (the latest when None)."""
-    path = Path(path).absolute()
+    path = storage.as_path(path, "--checkpoint")
     if (path / "state").is_dir():
         if step is not None and int(path.name) != step:
             raise ValueError(f"--step {step} contradicts the checkpoint folder {path}.")
@@ -43,7 +43,7 @@ def resolve_step(path: str | os.PathLike, step: int | None) -> tuple[Path, Path]
     return path, path / CHECKPOINTS / str(step)
 
 
-def _run_config(model_dir: Path) -> tuple:
+def _run_config(model_dir: storage.Path) -> tuple:
     """(ModelConfig, SentencePiece path or None) from the run's operative config.gin."""
     from xlmr_jax import gin_utils
 
@@ -53,7 +53,7 @@ def _run_config(model_dir: Path) -> tuple:
             f"{config_gin} not found: export needs the run's operative config (written by "
             "`xlmr train` at its first step)."
         )
-    gin_utils.parse([str(config_gin)], [])
+    gin_utils.parse([os.fspath(config_gin)], [])
     try:
         model_config = _value("train.model_config")
     except ValueError:
@@ -64,7 +64,7 @@ def _run_config(model_dir: Path) -> tuple:
         spm = os.fspath(_value("mlm_inputs.vocabulary"))
     except ValueError:
         spm = None
-    return model_config, spm if spm and Path(spm).is_file() else None
+    return model_config, spm if spm and storage.as_path(spm).is_file() else None
 
 
 def _value(binding: str):
@@ -76,7 +76,7 @@ def _value(binding: str):
     return value
 
 
-def _restore_params(state_dir: Path) -> dict:
+def _restore_params(state_dir: storage.Path) -> dict:
     """The `params` subtree of a train state, as float32 numpy on the host."""
     import orbax.checkpoint as ocp
 

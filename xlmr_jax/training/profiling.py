@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import jax
+
+from xlmr_jax import storage
 
 log = logging.getLogger(__name__)
 TRACE_DIR = "tensorboard"
@@ -22,17 +26,19 @@ TRACE_DIR = "tensorboard"
 class StepProfiler:
     """Call `step(n)` around each step; `close()` when the loop ends (also on errors)."""
 
-    def __init__(self, model_dir: str | Path, steps: Sequence[int] | None, name: str = "train"):
+    def __init__(
+        self, model_dir: storage.PathLike, steps: Sequence[int] | None, name: str = "train"
+    ):
         self.first, self.last = _check(steps)
-        self.directory = Path(model_dir) / TRACE_DIR
+        self.directory = storage.as_path(model_dir, "MODEL_DIR") / TRACE_DIR
         self.name = name
         self._active = False
 
     @contextlib.contextmanager
     def step(self, step: int) -> Iterator[None]:
         if step == self.first and jax.process_index() == 0:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            jax.profiler.start_trace(str(self.directory))
+            self._local = tempfile.mkdtemp(prefix="xlmr_trace_")  # the profiler writes locally
+            jax.profiler.start_trace(self._local)
             self._active = True
         with jax.profiler.StepTraceAnnotation(self.name, step_num=step):
             yield
@@ -45,6 +51,9 @@ class StepProfiler:
             jax.block_until_ready(jax.live_arrays())  # dispatch is asynchronous
             jax.profiler.stop_trace()
             self._active = False
+            for file in storage.files_under(self._local):  # then into MODEL_DIR (maybe gs://)
+                storage.copy_file(file, self.directory / os.path.relpath(file, self._local))
+            shutil.rmtree(self._local, ignore_errors=True)
             log.info(
                 "Profile of steps %d..%d written to %s.", self.first, self.last, self.directory
             )

@@ -40,6 +40,9 @@ def configure(verbosity: int = 0) -> None:
         logger.setLevel(library_level)
         if verbosity == 0:
             logger.addFilter(_DROP_BENIGN)
+    # gcsfs logs every request that ran out of retries with a traceback at ERROR; the failure
+    # itself reaches the user as the command's one `error:` line.
+    logging.getLogger("gcsfs").setLevel(logging.CRITICAL if verbosity == 0 else level)
     try:  # absl's own threshold (absl.logging.info goes to the "absl" logger only past it)
         from absl import logging as absl_logging
 

@@ -25,24 +25,17 @@ _KERNEL_PLATFORM = {"cudnn": "gpu", "splash": "tpu"}
 SPLASH_BLOCK = 128  # splash's tiles are multiples of the 128-lane TPU vector width
 
 
-def resolve(impl: str, attention_dropout_rate: float, seq_len: int) -> str:
+def resolve(impl: str, attention_dropout_rate: float) -> str:
     """The implementation to trace on the current platform (`auto` made concrete)."""
     platform = sharding.current_platform()
     if impl == "auto":
         if attention_dropout_rate > 0 or platform not in ("tpu", "gpu"):
-            return "xla"
-        if platform == "tpu" and seq_len % SPLASH_BLOCK:
             return "xla"
         return "splash" if platform == "tpu" else "cudnn"
     if impl in _KERNEL_PLATFORM and platform not in (_KERNEL_PLATFORM[impl], "cpu"):
         raise ValueError(
             f"ModelConfig.attention_impl={impl!r} is a {_KERNEL_PLATFORM[impl].upper()} kernel "
             f"but the program is compiled for {platform}; use 'auto' or 'xla'."
-        )
-    if impl == "splash" and seq_len % SPLASH_BLOCK:
-        raise ValueError(
-            f"splash attention needs a sequence length divisible by {SPLASH_BLOCK}, got "
-            f"{seq_len}; pad the batch or use ModelConfig.attention_impl='xla'."
         )
     return impl
 
@@ -67,8 +60,14 @@ def _cudnn(q, k, v, mask):
 
 
 def _splash(q, k, v, mask):
-    scale = q.shape[-1] ** -0.5
-    q, k, v = (jnp.swapaxes(t, 1, 2) for t in ((q * scale).astype(q.dtype), k, v))  # [B,H,L,D]
+    """Splash over [B, L, H, D]; L is padded up to a multiple of 128 (padding keys masked)."""
+    seq_len = q.shape[1]
+    pad = -seq_len % SPLASH_BLOCK
+    if pad:
+        q, k, v = (jnp.pad(t, ((0, 0), (0, pad), (0, 0), (0, 0))) for t in (q, k, v))
+        mask = jnp.pad(mask, ((0, 0), (0, pad)))
+    q = (q * q.shape[-1] ** -0.5).astype(q.dtype)
+    q, k, v = (jnp.swapaxes(t, 1, 2) for t in (q, k, v))  # [B, H, L, D]
     interpret = sharding.current_platform() != "tpu"
     qkv_spec = sharding.activation_spec(("batch", "heads", "length", "kv"))
     if qkv_spec is None:  # no mesh: one device
@@ -81,7 +80,7 @@ def _splash(q, k, v, mask):
             out_specs=qkv_spec,
             check_vma=False,
         )(q, k, v, mask)
-    return jnp.swapaxes(out, 1, 2)
+    return jnp.swapaxes(out, 1, 2)[:, :seq_len]
 
 
 def _splash_local(q, k, v, mask, *, interpret: bool):
@@ -104,7 +103,5 @@ def _splash_local(q, k, v, mask, *, interpret: bool):
         q_seq_shards=1,
         interpret=interpret,
     )
-    segments = splash.SegmentIds(
-        q=jnp.ones(mask.shape, np.int32), kv=mask.astype(np.int32)
-    )
+    segments = splash.SegmentIds(q=jnp.ones(mask.shape, np.int32), kv=mask.astype(np.int32))
     return jax.vmap(kernel)(q, k, v, segment_ids=segments)

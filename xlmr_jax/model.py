@@ -158,7 +158,7 @@ class SelfAttention(nn.Module):
         v = _dense(cfg, shape, *axes, name="value")(x)
         activation_axes = ("batch", "length", "heads", "kv")
         q, k, v = (nn.with_logical_constraint(t, activation_axes) for t in (q, k, v))
-        impl = attention.resolve(cfg.attention_impl, cfg.attention_dropout_rate, x.shape[1])
+        impl = attention.resolve(cfg.attention_impl, cfg.attention_dropout_rate)
         if impl != "xla":
             out = attention.fused_attention(impl, q, k, v, attention_mask)
             out = nn.with_logical_constraint(out, activation_axes)

@@ -84,7 +84,8 @@ def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -
             raise ValueError(f"MeshConfig.devices={config.devices} but only {len(devices)} exist.")
         devices = devices[: config.devices]
     shape = config.shape(len(devices))
-    if jax.process_count() > 1 and devices == jax.devices():
+    multi_host = jax.process_count() > 1 and devices == jax.devices()
+    if multi_host or devices[0].platform == "tpu":  # follow the physical torus
         device_array = mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)
     else:
         device_array = np.asarray(devices).reshape(shape)

@@ -44,7 +44,9 @@ def fused_attention(impl: str, q, k, v, mask: jax.Array) -> jax.Array:
     """softmax(q k^T / sqrt(d) + key padding) v for q, k, v [B, L, H, D], mask [B, L] (True =
     real token); returns [B, L, H, D] in q's dtype. A row with no real token attends to all
     keys uniformly, as the xla path does."""
-    mask = mask | ~mask.any(axis=1, keepdims=True)
+    empty = ~mask.any(axis=1)  # rows of padding only: equal scores (q = 0) over every key
+    mask = mask | empty[:, None]
+    q = jnp.where(empty[:, None, None, None], jnp.zeros_like(q), q)
     if impl == "cudnn":
         return _cudnn(q, k, v, mask)
     if impl == "splash":

@@ -76,12 +76,17 @@ def plan_train_step(
     simulated CPU devices; `device_kind` and `headroom` then give the capacity to fit)."""
     target = target or targets.Target("cpu", "cpu")
     on_device = target.platform != "cpu"
-    mesh = sharding.make_mesh(mesh_config, targets.devices(target) if on_device else None)
-    sharding.validate_model_on_mesh(cfg, mesh, batch_size, fsdp=mesh_config.fsdp)
-    trainer = _trainer(cfg, mesh_config, mesh, seq_len, microbatches)
     error, start = None, time.perf_counter()
     try:
-        memory = trainer.compile_abstract(batch_size, seq_len).memory_analysis()
+        compiled, mesh = compile_train_step(
+            cfg,
+            mesh_config,
+            batch_size=batch_size,
+            seq_len=seq_len,
+            microbatches=microbatches,
+            target=target,
+        )
+        memory = compiled.memory_analysis()
         per_device = {
             "arguments": int(memory.argument_size_in_bytes),
             "outputs": int(memory.output_size_in_bytes),
@@ -97,6 +102,7 @@ def plan_train_step(
     except Exception as e:  # the TPU compiler refuses a program over the chip's memory
         if "RESOURCE_EXHAUSTED" not in str(e):
             raise
+        mesh = sharding.make_mesh(mesh_config, targets.devices(target) if on_device else None)
         error = str(e).strip().splitlines()[0][:600]
         needed = _exhausted_bytes(error)  # temporaries alone: a lower bound of the total
         per_device = {"temporaries": needed, "total": needed}
@@ -138,6 +144,25 @@ def plan_train_step(
         budget_bytes=budget,
         error=error,
     )
+
+
+def compile_train_step(
+    cfg: ModelConfig,
+    mesh_config: sharding.MeshConfig,
+    *,
+    batch_size: int,
+    seq_len: int = 512,
+    microbatches: int = 1,
+    target: targets.Target | None = None,
+):
+    """(compiled pretraining step, mesh) for abstract inputs on the target's devices (default:
+    the available ones); `.memory_analysis()` and `.as_text()` are the target compiler's."""
+    target = target or targets.Target("cpu", "cpu")
+    devices = targets.devices(target) if target.platform != "cpu" else None
+    mesh = sharding.make_mesh(mesh_config, devices)
+    sharding.validate_model_on_mesh(cfg, mesh, batch_size, fsdp=mesh_config.fsdp)
+    trainer = _trainer(cfg, mesh_config, mesh, seq_len, microbatches)
+    return trainer.compile_abstract(batch_size, seq_len), mesh
 
 
 def _exhausted_bytes(message: str) -> int | None:

@@ -23,7 +23,7 @@ import jax
 import seqio
 import tensorflow as tf
 
-from xlmr_jax import sharding
+from xlmr_jax import host_env, sharding
 from xlmr_jax.checkpoint import load_model, save_model
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.evaluation.tables import RunResult
@@ -88,6 +88,7 @@ def finetune(
     mesh_config: sharding.MeshConfig | None = None,
 ) -> FinetuneResult:
     """Fine-tune one model (or one per language) and write the run's results to model_dir."""
+    host_env.hide_accelerators_from_tensorflow()
     session.check_single_process()
     model_dir = Path(model_dir)
     vocab = session.vocabulary(init_checkpoint, spm_model)

@@ -1,7 +1,8 @@
 """Fused attention kernels: cuDNN flash attention (GPU) and Pallas splash attention (TPU).
 
 `ModelConfig.attention_impl` chooses: `xla` (model.py's einsum, the reference, with attention
-dropout), `cudnn` (`jax.nn.dot_product_attention(implementation="cudnn")`), `splash`
+dropout), `cudnn` (`jax.nn.dot_product_attention(implementation="cudnn")`, key padding as
+per-row key lengths), `splash`
 (`jax.experimental.pallas.ops.tpu.splash_attention`, key padding as segment ids) or `auto`
 (splash on TPU, cudnn on GPU, xla elsewhere or when attention dropout is on). Neither kernel
 applies dropout to the attention probabilities, so config.py refuses `cudnn`/`splash` with
@@ -42,8 +43,8 @@ def resolve(impl: str, attention_dropout_rate: float) -> str:
 
 def fused_attention(impl: str, q, k, v, mask: jax.Array) -> jax.Array:
     """softmax(q k^T / sqrt(d) + key padding) v for q, k, v [B, L, H, D], mask [B, L] (True =
-    real token); returns [B, L, H, D] in q's dtype. A row with no real token attends to all
-    keys uniformly, as the xla path does."""
+    real token; for cudnn the real tokens must come first in each row); returns [B, L, H, D] in
+    q's dtype. A row with no real token attends to all keys uniformly, as the xla path does."""
     empty = ~mask.any(axis=1)  # rows of padding only: equal scores (q = 0) over every key
     mask = mask | empty[:, None]
     q = jnp.where(empty[:, None, None, None], jnp.zeros_like(q), q)
@@ -55,9 +56,18 @@ def fused_attention(impl: str, q, k, v, mask: jax.Array) -> jax.Array:
 
 
 def _cudnn(q, k, v, mask):
+    """cuDNN flash attention with per-row key lengths (its padding mask): XLM-R rows are real
+    tokens then padding, as every pipeline here lays them out. cuDNN takes a mask only as a
+    full [B, N, T, S] bias, which would cost what the kernel saves."""
     on_gpu = sharding.current_platform() == "gpu"
+    batch, seq_len = mask.shape
     return jax.nn.dot_product_attention(
-        q, k, v, mask=mask[:, None, None, :], implementation="cudnn" if on_gpu else "xla"
+        q,
+        k,
+        v,
+        query_seq_lengths=jnp.full((batch,), seq_len, jnp.int32),
+        key_value_seq_lengths=mask.sum(axis=1, dtype=jnp.int32),
+        implementation="cudnn" if on_gpu else "xla",
     )
 
 

@@ -1,7 +1,8 @@
 """The collectives of a compiled program, read from its optimized HLO text, with bytes per step.
 
 Counts each collective as often as it runs: inside a `while` loop (a scanned layer stack,
-microbatches) it counts `known_trip_count` times. The TPU compiler writes a reduce-scatter as
+microbatches) it counts the loop's trip count: `known_trip_count` where the compiler states it,
+else the bound the loop condition compares its counter with (libtpu states none). The TPU compiler writes a reduce-scatter as
 an `all-reduce-scatter` fusion around an all-reduce; those count as reduce-scatters.
 Payload bytes: the full buffer each device contributes or receives (all-reduce: its size;
 all-gather: the gathered result; reduce-scatter: the unscattered input). Sent bytes per device
@@ -44,20 +45,33 @@ class Collective:
 def parse(hlo_text: str) -> list[Collective]:
     """Every collective instruction in `hlo_text` (one compiled module)."""
     computation, found, calls = None, [], collections.defaultdict(list)
+    bounds, loops = collections.defaultdict(int), []  # condition -> max constant; while lines
     for line in hlo_text.splitlines():
         header = _COMPUTATION.match(line)
         if header:
             computation = header.group(1)
             continue
+        for constant in re.findall(r"s32\[\][^ ]* constant\((\d+)\)", line):
+            bounds[computation] = max(bounds[computation], int(constant))
+        if " while(" in line:
+            loops.append((computation, line))
+            continue
         for callee in _CALL.findall(line):
-            trips = re.search(r'"known_trip_count":\{"n":"(\d+)"', line)
-            calls[callee].append((computation, int(trips.group(1)) if trips else 1))
+            calls[callee].append((computation, 1))
         match = _COLLECTIVE.match(line)
         if match:
             kind = match.group(2)
             if computation and computation.startswith("all-reduce-scatter"):
                 kind = "reduce-scatter"
             found.append((computation, kind, match.group(1), _group_size(line)))
+    for caller, line in loops:
+        body, condition = (
+            re.search(r"body=%([\w.-]+)", line),
+            re.search(r"condition=%([\w.-]+)", line),
+        )
+        stated = re.search(r'"known_trip_count":\{"n":"(\d+)"', line)
+        trips = int(stated.group(1)) if stated else max(1, bounds[condition.group(1)])
+        calls[body.group(1)].append((caller, trips))
     return [
         Collective(kind, _shape_bytes(shapes), group, _runs(comp, calls), _plain(shapes))
         for comp, kind, shapes, group in found

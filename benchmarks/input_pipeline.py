@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 import jax
 import seqio
 
+from xlmr_jax import storage
 from xlmr_jax.config import PAD_ID
 from xlmr_jax.data import cache
 from xlmr_jax.data.masking import MaskingConfig, mask_tokens
@@ -62,6 +64,12 @@ def main() -> None:
     parser.add_argument("--vocab", help="SentencePiece model (default: train an 8000-piece one)")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument(
+        "--gcs",
+        action="store_true",
+        help="also read the batches from a GCS API server on 127.0.0.1 (fake-gcs-server, from "
+        "the test extra), side by side with local disk",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -74,11 +82,13 @@ def main() -> None:
     print(
         f"corpus: {results['languages']} languages x {args.repeat}; one file: en x {10 * args.repeat}"
     )
-    for stage in ("tokenize_pack", "tokenize_pack_one_file", "batches", "mask_on_cpu"):
+    stages = ["tokenize_pack", "tokenize_pack_one_file", "batches", "batches_from_gcs"]
+    for stage in [s for s in stages + ["mask_on_cpu"] if s in results]:
         r = results[stage]
         print(
             f"{stage:<22} {r['tokens']:>12,} tokens {r['wall_s']:>7.2f} s wall {r['cpu_s']:>7.2f} s"
             f" CPU  {r['tokens_per_cpu_s'] / 1e6:>6.2f} M tokens/s per core"
+            f"  {r['tokens'] / r['wall_s'] / 1e6:>6.2f} M tokens/s wall"
         )
 
 
@@ -121,6 +131,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     with Clock() as clock:
         batches = [next(pipeline)["input_ids"] for _ in range(args.batches)]
     results["batches"] = rates(args.batch * 512 * args.batches, clock)
+    if args.gcs:
+        results["batches_from_gcs"] = batches_from_gcs(args, work, name, batches)
 
     cfg = MaskingConfig()
     low, high = vocab.random_token_range
@@ -142,6 +154,27 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     results["mask_on_cpu"] = rates(args.batch * 512 * args.batches, clock)
 
     return results
+
+
+def batches_from_gcs(args, work: Path, name: str, local: list) -> dict:
+    """The same batches read from the cache copied onto a local GCS API server (byte ranges)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from gcs_server import GcsServer
+
+    server = GcsServer(work / "gcs")
+    server.start()
+    os.environ.update(server.env())
+    try:
+        for path in (work / "cache").rglob("*"):
+            if path.is_file():
+                storage.copy_file(path, server.url("cache", str(path.relative_to(work / "cache"))))
+        pipeline = PretrainPipeline(name, args.batch, cache_dir=server.url("cache"), prefetch=0)
+        with Clock() as clock:
+            remote = [next(pipeline)["input_ids"] for _ in range(args.batches)]
+        assert all((a == b).all() for a, b in zip(remote, local)), "remote batches differ"
+        return rates(args.batch * 512 * args.batches, clock)
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

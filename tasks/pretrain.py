@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import gin
 import seqio
 
-from xlmr_jax.data.cc100 import language_set
 from xlmr_jax.data.corpus_stats import corpus_stats, sizes
+from xlmr_jax.data.languages import resolve_languages
 from xlmr_jax.data.mixing import DEFAULT_ALPHA, mixing_rates
 from xlmr_jax.data.preprocessors import FEATURE, pack_blocks, tokenize_sentences
 from xlmr_jax.data.sources import (
@@ -41,7 +41,7 @@ def _add(registry, name: str, *args, **kwargs) -> None:
 def register_cc100(
     data_dir: str | os.PathLike = gin.REQUIRED,
     vocabulary: XLMRVocabulary | str | os.PathLike = gin.REQUIRED,
-    languages: Sequence[str] | int | None = None,
+    languages: Sequence[str] | str | int | None = None,
     *,
     name: str = "xlmr.cc100",
     alpha: float = DEFAULT_ALPHA,
@@ -52,14 +52,13 @@ def register_cc100(
 ) -> str:
     """Registers tasks `<name>.<lang>` and the mixture `<name>`; returns the mixture's name.
 
-    languages: codes, one of the papers' set sizes (7, 15, 30, 60, 100; see cc100.language_set)
-    or None for every language in data_dir. Rates are q_i ~ n_i^alpha with n_i the language's
+    languages: codes, a set size or a named list (`data.languages`: 7..100 and cc<N> in CC-100
+    codes, wiki<N> in Wikipedia codes), or None for every language in data_dir. Rates are q_i ~ n_i^alpha with n_i the language's
     training-split size in `size_unit` ("sentences" as in the paper's section 5.1; also
     "documents", "bytes", "tokens"). Registering a name again replaces it.
     """
     vocab = vocabulary if isinstance(vocabulary, XLMRVocabulary) else XLMRVocabulary(vocabulary)
-    if isinstance(languages, int):
-        languages = language_set(languages)
+    languages = resolve_languages(languages)
     files = discover(data_dir) if languages is None else language_files(data_dir, languages)
     if not files:
         raise CorpusError(f"{data_dir}: no languages to register (`<lang>.txt[.xz]` files).")

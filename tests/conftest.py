@@ -104,3 +104,21 @@ def tiny_run_bindings(pretrain_corpus: Path, spm_model: str) -> list[str]:
         "train.eval_every = 0",
         "train.log_every = 1",
     ]
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory: pytest.TempPathFactory):
+    """A real GCS API server on 127.0.0.1 for the session; this process and its children use it."""
+    from gcs_server import GcsServer
+
+    server = GcsServer(tmp_path_factory.mktemp("gcs"))
+    server.start()
+    saved = {k: os.environ.get(k) for k in server.env()}
+    os.environ.update(server.env())
+    yield server
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

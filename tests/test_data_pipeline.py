@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -156,9 +157,9 @@ def test_cache_is_built_once_and_rebuilt_for_changed_files(tmp_path, data_dir, s
     assert "en: train" in capsys.readouterr().out
     p = PretrainPipeline(name, 8, shard_info=seqio.ShardInfo(1, 2))  # multi-host: cache exists
     directory = cache.task_cache_dir(p.tasks[1]) / "train"  # sw
-    before = {f.name: f.stat().st_mtime_ns for f in directory.iterdir()}
+    before = {f.name: os.stat(f).st_mtime_ns for f in directory.iterdir()}
     cache.build_cache(p.tasks[1], "train")
-    assert {f.name: f.stat().st_mtime_ns for f in directory.iterdir()} == before
+    assert {f.name: os.stat(f).st_mtime_ns for f in directory.iterdir()} == before
     (tmp_path / "sw.txt").write_text("Habari ya dunia.\n\nNyingine.\n")
     rebuilt = cache.build_cache(p.tasks[1], "train")
     assert len(rebuilt) == 1  # two short documents: one block, `</s>` after each line + 1 between

@@ -122,7 +122,8 @@ def test_gin_setting_resolves_to_registered_compatible_tasks(setting, tmp_path, 
     info = session.common_info(names)  # raises if a task is missing or heads differ
     assert all(train.split in seqio.get_mixture_or_task(n).splits for n in train.task_names())
     assert all(dev.split in seqio.get_mixture_or_task(n).splits for n in dev.tasks().values())
-    assert recipe.batch_size in (16, 32) and recipe.learning_rate <= 3e-5
+    # Goyal et al. 2021 section 2.3: batch 32, 10 epochs for every task
+    assert (recipe.batch_size, recipe.num_epochs) == (32, 10) and recipe.learning_rate <= 3e-5
     assert recipe.max_length == (384 if info.kind == "qa" else 128)
     if train.one_model_per_language:
         assert list(train.languages) == list(dev.languages)

@@ -217,11 +217,11 @@ def test_tables_layout_and_average():
     assert xnli.columns == tuple(
         XNLI_LARGE
     )  # paper order: en fr es de el bg ru tr ar vi th zh hi sw ur
-    name, cells, average = xnli.rows[0]
+    name, cells, (average,) = xnli.rows[0]
     assert name == "large (translate-train-all)" and average == (
         pytest.approx(sum(XNLI_LARGE.values()) / 15),
     )
-    assert xnli.rows[1][2] is None and xnli.rows[1][1][1] is None  # incomplete row: no average
+    assert xnli.rows[1][2] == (None,) and xnli.rows[1][1][1] is None  # incomplete: no average
     text = markdown_tables(runs)
     assert (
         text.splitlines()[0]
@@ -236,7 +236,7 @@ def test_tables_layout_and_average():
     )
 
 
-def test_glue_table_averages_the_2021_columns():
+def test_glue_table_averages_of_both_papers():
     metrics = {"mnli": 88.9, "qnli": 93.8, "qqp": 92.3, "sst2": 95.0, "mrpc": 89.5}
     run = RunResult(
         "glue",
@@ -246,7 +246,10 @@ def test_glue_table_averages_the_2021_columns():
     )
     (table,) = build_tables([run])
     assert table.columns == ("mnli", "qnli", "qqp", "sst2", "mrpc", "stsb")
-    assert table.rows[0][2] == (pytest.approx(91.9),)  # Table 2 of the 2021 paper: Large 91.9
+    assert table.averages == ("avg", "avg6")
+    # 2021 Table 2 (five tasks): Large 91.9; the 2019 Table 4 average adds STS-B.
+    assert table.rows[0][2] == ((pytest.approx(91.9),), (pytest.approx((459.5 + 90.4) / 6),))
+    assert table.markdown().splitlines()[0].endswith("| stsb | avg | avg6 |")
 
 
 def test_results_json_round_trip_and_cli(tmp_path, capsys):

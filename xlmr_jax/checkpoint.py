@@ -3,19 +3,14 @@
 This is the unit of import, export and initialisation (weights only; the trainer keeps its own
 train-state checkpoints). Parameters are stored unboxed, float32, in the per-layer layout
 (`encoder/layers_i`); use `model.stack_layers` for a `scan_layers` model. Directories are written
-atomically: a temporary sibling is renamed into place, so a failed write leaves nothing behind.
+atomically (`storage.atomic_directory`, config.json last), locally or on gs://.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -24,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from xlmr_jax import storage
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.inputs import validate_input_ids
 from xlmr_jax.model import HEADS, XLMRoberta, unstack_layers
@@ -114,55 +110,30 @@ def numpy_params(params: Mapping, config: ModelConfig) -> dict:
     return jax.tree.map(lambda x: np.asarray(jax.device_get(x), dtype=np.float32), params)
 
 
-@contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling of `target`; on success rename it to `target`, else delete it."""
-    target = Path(target).absolute()
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        tmp.chmod(0o755)
-        yield tmp
-        if target.exists():
-            old = tmp.with_name(tmp.name + "-old")
-            os.rename(target, old)
-            try:
-                os.rename(tmp, target)
-            except BaseException:
-                os.rename(old, target)
-                raise
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def _write_json(path: storage.Path, obj: Any) -> None:
+    storage.write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def save_model(
-    directory: str | os.PathLike,
+    directory: storage.PathLike,
     params: Mapping,
     config: ModelConfig,
     *,
     head: str = "mlm",
     num_labels: int = 0,
     id2label: Mapping[int, str] | None = None,
-    spm_path: str | os.PathLike | None = None,
+    spm_path: storage.PathLike | None = None,
     extra_meta: Mapping[str, Any] | None = None,
     overwrite: bool = False,
-) -> Path:
+) -> storage.Path:
     """Validate and write a model checkpoint directory atomically; returns its path."""
     import orbax.checkpoint as ocp
 
+    storage.bound_orbax_retries()
+
     params = numpy_params(params, config)
     check_params(params, config, head, num_labels)
-    if spm_path is not None and not Path(spm_path).is_file():
+    if spm_path is not None and not storage.as_path(spm_path).is_file():
         raise FileNotFoundError(f"SentencePiece model {spm_path} does not exist.")
     meta = {
         "format": FORMAT,
@@ -173,20 +144,23 @@ def save_model(
         "id2label": {str(k): v for k, v in (id2label or {}).items()} or None,
         "meta": dict(extra_meta or {}),
     }
-    with atomic_directory(directory, overwrite=overwrite) as tmp:
+    directory = storage.as_path(directory, "model checkpoint directory")
+    with storage.atomic_directory(directory, CONFIG_FILE, overwrite=overwrite) as tmp:
         with ocp.StandardCheckpointer() as checkpointer:
             checkpointer.save(tmp / PARAMS_DIR, params)
             checkpointer.wait_until_finished()
         if spm_path is not None:
-            shutil.copyfile(spm_path, tmp / SPM_FILE)
-        _write_json(tmp / CONFIG_FILE, meta)
-    return Path(directory)
+            storage.copy_file(spm_path, tmp / SPM_FILE)
+        _write_json(tmp / CONFIG_FILE, meta)  # last: it marks the directory complete
+    return directory
 
 
-def _read_meta(directory: Path) -> dict[str, Any]:
+def _read_meta(directory: storage.Path) -> dict[str, Any]:
     path = directory / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{directory} is not an xlmr-jax checkpoint: no {CONFIG_FILE}.")
+        raise FileNotFoundError(
+            f"{storage.where(directory)} is not an xlmr-jax checkpoint: no {CONFIG_FILE}."
+        )
     meta = json.loads(path.read_text())
     if meta.get("format") != FORMAT:
         raise ValueError(
@@ -198,11 +172,13 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(directory: str | os.PathLike) -> LoadedModel:
+def load_model(directory: storage.PathLike) -> LoadedModel:
     """Read a checkpoint, checking every parameter's name and shape before reading any data."""
     import orbax.checkpoint as ocp
 
-    directory = Path(directory).absolute()
+    storage.bound_orbax_retries()
+
+    directory = storage.as_path(directory, "model checkpoint directory")
     meta = _read_meta(directory)
     config = ModelConfig.from_dict(meta["model"])
     head, num_labels = meta["head"], int(meta["num_labels"])

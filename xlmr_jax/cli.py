@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "evaluate a fine-tuned checkpoint"),
     "score": ("score", "score a predictions file with the official metric"),
     "results": ("results", "collect run results into one table"),
+    "retrieval": ("retrieval", "sentence retrieval accuracy of a checkpoint on aligned text"),
     "launch": (
         "launch",
         "start `xlmr train` on a TPU pod, SLURM, several hosts or local processes",
@@ -62,11 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(command_parser)
     try:
         return int(module.run(command_parser, rest) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+    except (ValueError, OSError, FloatingPointError) as e:
         if os.environ.get("XLMR_DEBUG"):
             raise
-        print(f"xlmr {name}: error: {e}", file=sys.stderr)
+        print(f"xlmr {name}: error: {one_line(e)}", file=sys.stderr)
         return 2
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message without gin's "In call to configurable" note, on one line."""
+    message = str(error).split("\n  In call to configurable")[0]
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def console_main() -> None:

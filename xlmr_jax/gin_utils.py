@@ -6,9 +6,12 @@ import argparse
 import importlib
 import importlib.resources
 import logging
+import os
 from pathlib import Path
 
 import gin
+
+from xlmr_jax import storage
 
 # Modules whose configurables gin files may name.
 CONFIGURABLE_MODULES = (
@@ -59,7 +62,8 @@ def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = (
     for module in CONFIGURABLE_MODULES:
         importlib.import_module(module)
     gin.clear_config()
-    for path in [*search_paths, str(package_gin_dir()), "."]:
+    # gin's own first prefix is "": a name as given (relative to the working directory, a URL).
+    for path in [*search_paths, str(package_gin_dir())]:
         gin.add_config_file_search_path(path)
     resolved = [_resolve(name, search_paths) for name in gin_files]
     try:
@@ -83,10 +87,14 @@ def parse_setting(
 
 
 def _resolve(name: str, search_paths) -> str:
-    candidates = [Path(name), *(Path(p) / name for p in search_paths), package_gin_dir() / name]
+    candidates = [
+        storage.as_path(name, "--gin_file"),
+        *(storage.as_path(p) / name for p in search_paths if not storage.is_remote(name)),
+        package_gin_dir() / name,
+    ]
     for candidate in candidates:
         if candidate.is_file():
-            return str(candidate.absolute())
+            return os.fspath(candidate)
     raise SystemExit(
         f"error: gin file {name!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})."
     )
@@ -100,3 +108,11 @@ class _QuietGinSearch(logging.Filter):
 
 
 logging.getLogger().addFilter(_QuietGinSearch())
+
+
+def _is_remote_file(path: str) -> bool:
+    return storage.is_remote(path) and storage.as_path(path).is_file()
+
+
+# gin reads local files itself; gs:// files and includes from gs:// search paths come from here.
+gin.config.register_file_reader(lambda path: storage.as_path(path).open("r"), _is_remote_file)

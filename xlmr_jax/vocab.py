@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import itertools
 import os
+import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -23,6 +24,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from sentencepiece import sentencepiece_model_pb2
 
+from xlmr_jax import storage
 from xlmr_jax.config import PAD_ID
 
 BOS_ID = 0
@@ -43,14 +45,14 @@ class _Model:
 
 
 def _load_model(path: str) -> _Model:
-    """Reads and checks a SentencePiece model (local or any tf.io.gfile path)."""
-    if not tf.io.gfile.exists(path):
+    """Reads and checks a SentencePiece model (a local path or a gs:// URL)."""
+    file = storage.as_path(path, "SentencePiece model path")
+    if not file.is_file():
         raise FileNotFoundError(
-            f"SentencePiece model not found: {path}. Pass the released sentencepiece.bpe.model "
+            f"SentencePiece model not found: {storage.where(path)}. Pass the released sentencepiece.bpe.model "
             "or train one with `xlmr spm-train` (xlmr_jax.vocab.train_sentencepiece)."
         )
-    with tf.io.gfile.GFile(path, "rb") as f:
-        proto = f.read()
+    proto = file.read_bytes()
     try:
         model_type = sentencepiece_model_pb2.ModelProto.FromString(proto).trainer_spec.model_type
         with _LOAD_LOCK:
@@ -311,12 +313,41 @@ def train_sentencepiece(
     if first is None:
         raise ValueError("train_sentencepiece: no non-blank sentences to train on.")
     prefix = os.fspath(model_prefix)
-    os.makedirs(os.path.dirname(prefix) or ".", exist_ok=True)
     spm.set_random_generator_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:  # the trainer writes local files only
+        # (then copied to `prefix`, which may be a gs:// URL)
+        local = os.path.join(tmp, "spm")
+        _train(
+            itertools.chain([first], it),
+            local,
+            prefix,
+            vocab_size,
+            model_type,
+            character_coverage,
+            input_sentence_size,
+            num_threads,
+        )
+        model = sentencepiece_model_pb2.ModelProto.FromString(open(f"{local}.model", "rb").read())
+        model.trainer_spec.model_prefix = prefix  # what training in place would have recorded
+        storage.write_bytes(f"{prefix}.model", model.SerializeToString())
+        storage.copy_file(f"{local}.vocab", f"{prefix}.vocab")
+    return f"{prefix}.model"
+
+
+def _train(
+    sentences,
+    local_prefix,
+    prefix,
+    vocab_size,
+    model_type,
+    character_coverage,
+    input_sentence_size,
+    num_threads,
+) -> None:
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=itertools.chain([first], it),
-            model_prefix=prefix,
+            sentence_iterator=sentences,
+            model_prefix=local_prefix,
             vocab_size=vocab_size,
             model_type=model_type,
             character_coverage=character_coverage,
@@ -333,4 +364,3 @@ def train_sentencepiece(
         )
     except RuntimeError as e:
         raise ValueError(f"SentencePiece training of {prefix}.model failed: {e}") from e
-    return f"{prefix}.model"

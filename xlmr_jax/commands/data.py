@@ -1,10 +1,11 @@
-"""`xlmr data stats|cache`: the alpha sampling table of a corpus; the packed-block cache.
+"""`xlmr data`: a corpus's alpha sampling table, the packed-block cache, corpora from text.
 
 xlmr data stats --table cc100 --alpha 0.3 [--unit gib|tokens] [--languages 15] [--json]
 xlmr data stats --data_dir DIR --alpha 0.3 [--unit sentences|documents|bytes|tokens --vocab M]
 xlmr data cache --data_dir DIR --vocab M [--tokens_per_sample 512 --break_mode complete]
     [--workers N | --runner DirectRunner [--pipeline_option=--flag=value ...]]
 xlmr data sample-corpus --text_dir $XLMR_DATA_DIR/text --out DIR [--languages en,fr,...]
+xlmr data wikipedia --extracted WIKIEXTRACTOR_OUT --lang sw --out DIR [--xz]
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import multiprocessing
 import seqio
 
 from xlmr_jax.data import cache
-from xlmr_jax.data.cc100 import cc100_sizes, language_set
+from xlmr_jax.data.cc100 import cc100_sizes
 from xlmr_jax.data.corpus_stats import COUNTS, corpus_stats, sizes
+from xlmr_jax.data.languages import resolve_languages
 from xlmr_jax.data.mixing import DEFAULT_ALPHA, sampling_table
 from xlmr_jax.data.packing import BREAK_MODES
 from xlmr_jax.data.sample_corpus import write_sample_corpus
 from xlmr_jax.data.sources import DEFAULT_VALIDATION_FRACTION, SPLITS, discover, language_files
+from xlmr_jax.data.wikipedia import write_wikipedia_corpus
 from xlmr_jax.tasks.pretrain import register_cc100, task_name
 from xlmr_jax.vocab import XLMRVocabulary
 
@@ -50,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     built.add_argument("--workers", type=int, default=1, help="processes, one language each")
     built.add_argument(
         "--runner",
-        help="build with an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
-        "FlinkRunner, SparkRunner, ...) instead of the local processes",
+        help="build with an Apache Beam pipeline on this runner (DirectRunner, DaskRunner, "
+        "DataflowRunner, FlinkRunner, SparkRunner, ...) instead of the local processes",
     )
     built.add_argument(
         "--pipeline_option",
@@ -69,20 +72,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max_sentences", type=int, default=900, help="lines of the largest language"
     )
     sample.add_argument("--xz", action="store_true", help="write <lang>.txt.xz")
+    wiki = sub.add_parser(
+        "wikipedia", help="WikiExtractor output of one Wikipedia -> <lang>.txt in our layout"
+    )
+    wiki.add_argument("--extracted", required=True, help="WikiExtractor's --output folder")
+    wiki.add_argument("--lang", required=True, help="the file code, e.g. sw or zh_yue (wiki100)")
+    wiki.add_argument("--out", required=True, help="corpus folder (DATA_DIR)")
+    wiki.add_argument("--xz", action="store_true", help="write <lang>.txt.xz")
     for p in (stats, built, sample):
-        p.add_argument("--languages", help="comma-separated codes or a set size (7/15/30/60/100)")
+        p.add_argument(
+            "--languages",
+            help="codes (en,sw), a set size (7/15/30/60/100) or a named list (cc30, wiki100)",
+        )
         p.add_argument("--validation_fraction", type=float, default=DEFAULT_VALIDATION_FRACTION)
-
-
-def _languages(spec: str | None) -> list[str] | None:
-    if spec is None:
-        return None
-    return list(language_set(int(spec))) if spec.isdigit() else spec.split(",")
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
-    actions = {"stats": _stats, "cache": _cache, "sample-corpus": _sample_corpus}
+    actions = {
+        "stats": _stats,
+        "cache": _cache,
+        "sample-corpus": _sample_corpus,
+        "wikipedia": _wikipedia,
+    }
     return actions[args.action](args)
 
 
@@ -90,7 +102,7 @@ def _sample_corpus(args: argparse.Namespace) -> int:
     written = write_sample_corpus(
         args.text_dir,
         args.out,
-        _languages(args.languages),
+        resolve_languages(args.languages),
         max_sentences=args.max_sentences,
         xz=args.xz,
     )
@@ -98,8 +110,17 @@ def _sample_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wikipedia(args: argparse.Namespace) -> int:
+    written = write_wikipedia_corpus(args.extracted, args.lang, args.out, xz=args.xz)
+    print(
+        f"{written.path}: {written.articles:,} articles, {written.lines:,} lines "
+        f"({written.skipped_empty:,} empty articles skipped)"
+    )
+    return 0
+
+
 def _stats(args: argparse.Namespace) -> int:
-    languages = _languages(args.languages)
+    languages = resolve_languages(args.languages)
     if args.table:
         unit = args.unit or "gib"
         table = cc100_sizes(unit, tuple(languages) if languages else None)
@@ -127,7 +148,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    languages = _languages(args.languages) or list(discover(args.data_dir))
+    languages = resolve_languages(args.languages) or list(discover(args.data_dir))
     register = functools.partial(
         register_cc100,
         args.data_dir,
@@ -160,6 +181,10 @@ def _cache_language(register: functools.partial, cache_dir: str | None, lang: st
     return _summary(task, lang, cache_dir)
 
 
+# Runners Beam knows only by their full name.
+BEAM_RUNNERS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
+
+
 def _cache_with_beam(
     args: argparse.Namespace, register: functools.partial, languages: list[str]
 ) -> int:
@@ -177,9 +202,10 @@ def _cache_with_beam(
         if e.name != "apache_beam":
             raise
         raise ValueError(str(e)) from e  # says which extra to install
-    beam_args = [f"--runner={args.runner}", *args.pipeline_option]
-    counters = build_cache_with_beam(register, args.cache_dir, beam_args)
-    print(", ".join(f"{k} {v:,}" for k, v in counters.items()) + f" ({args.runner})")
+    runner = BEAM_RUNNERS.get(args.runner, args.runner)
+    beam_args = [f"--runner={runner}", *args.pipeline_option]
+    totals = build_cache_with_beam(register, args.cache_dir, beam_args)
+    print(", ".join(f"{k} {v:,}" for k, v in totals.items()) + f" ({args.runner})")
     for lang in languages:
         task = seqio.get_mixture_or_task(task_name(args.name, lang))
         print(_summary(task, lang, args.cache_dir))

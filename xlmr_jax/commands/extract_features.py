@@ -7,11 +7,10 @@ for MLM checkpoints, `mlm_logits` [batch, len, V].
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 import numpy as np
 
+from xlmr_jax import storage
 from xlmr_jax.checkpoint import LoadedModel, load_model
 from xlmr_jax.inputs import pad_batch
 
@@ -60,23 +59,14 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             vocab = vocabulary(model, args.spm)
             ids = pad_batch([vocab.encode_single(t) for t in args.text], model.config.pad_id)
         else:
-            ids = np.load(args.input_ids)
+            with storage.as_path(args.input_ids).open("rb") as f:
+                ids = np.load(f)
             ids = ids[None] if ids.ndim == 1 else ids
         arrays = features(model, ids)
-        _save_npz(Path(args.out), arrays)
+        with storage.atomic_writer(args.out) as f:  # no partial output on failure
+            np.savez(f, **arrays)
     except USER_ERRORS as e:
         parser.error(str(e))
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in arrays.items())
     print(f"wrote {args.out}: {shapes}")
     return 0
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez through a temporary file, so a failure leaves no partial output."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

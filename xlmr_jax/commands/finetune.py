@@ -1,7 +1,9 @@
 """`xlmr finetune --gin_file=finetune/<setting>.gin --gin.INIT_CHECKPOINT="'DIR'" --gin.MODEL_DIR="'DIR'"`.
 
 Fine-tunes (one model, or one per language), selects on dev, evaluates and prints the papers'
-table; MODEL_DIR holds the results, predictions and the selected checkpoints.
+table; MODEL_DIR holds the results, predictions and the selected checkpoints. `--seeds N` runs
+it N times (MODEL_DIR/seed_<s>/) and reports the mean and standard deviation per language
+(`xlmr_jax.finetuning.seeds`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,22 @@ from xlmr_jax import gin_utils
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     gin_utils.add_gin_arguments(parser)
+    parser.add_argument(
+        "--seeds", type=int, help="run N seeds from Recipe.seed on; report mean and std"
+    )
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
-    gin_utils.parse_setting(parser, argv)
+    args = gin_utils.parse_setting(parser, argv)
+    if args.seeds is not None:
+        from xlmr_jax.finetuning.seeds import finetune_seeds
+
+        seeds = finetune_seeds(args.seeds)
+        print(seeds.table)
+        print(
+            f"results: {seeds.model_dir / 'results.json'} (mean), {seeds.model_dir / 'seeds.json'}"
+        )
+        return 0
     from xlmr_jax.finetuning.loop import finetune
 
     result = finetune()

@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.data.formats.common import (
     FormatError,
     PairExample,
@@ -48,8 +48,10 @@ QA_BENCHMARKS = ("squad", "xquad", "mlqa")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark", required=True, choices=sorted(BENCHMARK_METRICS))
-    parser.add_argument("--gold", type=Path, help="gold file in the benchmark's official format")
-    parser.add_argument("--predictions", type=Path, required=True)
+    parser.add_argument(
+        "--gold", type=storage.as_path, help="gold file in the benchmark's official format"
+    )
+    parser.add_argument("--predictions", type=storage.as_path, required=True)
     parser.add_argument("--lang", help="language (MLQA metric rules; XNLI-1.0 file filter)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

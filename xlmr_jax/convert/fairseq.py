@@ -11,14 +11,13 @@ folds that row into the position table.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from flax import traverse_util
 
+from xlmr_jax import storage
 from xlmr_jax.checkpoint import LoadedModel, check_params, numpy_params
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.convert.layout import Entry, flax_to_torch, to_numpy, torch_names, torch_to_flax
@@ -267,19 +266,20 @@ def params_to_fairseq(
     return _fuse(state) if old_style else state
 
 
-def load_fairseq(path: str | os.PathLike, *, head_name: str | None = None) -> LoadedModel:
+def load_fairseq(path: storage.PathLike, *, head_name: str | None = None) -> LoadedModel:
     """Import a fairseq `model.pt` (or a directory holding it and sentencepiece.bpe.model).
 
     fairseq checkpoints are pickles (argparse arguments included): import only files you trust.
     """
     import torch
 
-    path = Path(path).absolute()
+    path = storage.as_path(path, "fairseq checkpoint")
     file = path / "model.pt" if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"{file} does not exist.")
     try:
-        checkpoint = torch.load(file, map_location="cpu", weights_only=False)
+        with storage.local_file(file) as local:
+            checkpoint = torch.load(local, map_location="cpu", weights_only=False)
     except Exception as e:
         raise ValueError(f"{file}: cannot read checkpoint ({type(e).__name__}: {e}).") from e
     if not isinstance(checkpoint, Mapping) or "model" not in checkpoint:

@@ -8,19 +8,16 @@ directories load with `from_pretrained` with no missing and no unexpected keys.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from flax import traverse_util
 
+from xlmr_jax import storage
 from xlmr_jax.checkpoint import (
     LABEL_HEADS,
     LoadedModel,
-    atomic_directory,
     check_params,
     numpy_params,
 )
@@ -271,26 +268,27 @@ def params_to_hf(
 # ---------------------------------------------------------------------------------- directories
 
 
-def _read_weights(path: Path) -> dict[str, Any]:
+def _read_weights(path: storage.Path) -> dict[str, Any]:
     try:
-        if path.suffix == ".safetensors":
-            try:
-                from safetensors.torch import load_file
-            except ImportError:
-                from safetensors.numpy import load_file
-            return load_file(path)
-        import torch
+        with storage.local_file(path) as local:
+            if path.suffix == ".safetensors":
+                try:
+                    from safetensors.torch import load_file
+                except ImportError:
+                    from safetensors.numpy import load_file
+                return load_file(local)
+            import torch
 
-        return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(local, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(
             f"{path}: cannot read weights ({type(e).__name__}: {e}); is it complete?"
         ) from e
 
 
-def load_state_dict(directory: str | os.PathLike) -> dict[str, Any]:
+def load_state_dict(directory: storage.PathLike) -> dict[str, Any]:
     """All tensors of an HF model directory (single file or sharded with an index)."""
-    directory = Path(directory)
+    directory = storage.as_path(directory, "HF model directory")
     for name in WEIGHT_FILES:
         path = directory / name
         if not path.is_file():
@@ -305,9 +303,9 @@ def load_state_dict(directory: str | os.PathLike) -> dict[str, Any]:
     raise FileNotFoundError(f"{directory}: none of {list(WEIGHT_FILES)} found.")
 
 
-def load_hf(directory: str | os.PathLike) -> LoadedModel:
+def load_hf(directory: storage.PathLike) -> LoadedModel:
     """Import an HF XLM-R directory (config.json + weights [+ sentencepiece.bpe.model])."""
-    directory = Path(directory).absolute()
+    directory = storage.as_path(directory, "HF model directory")
     config_path = directory / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{directory}: no config.json (is this an HF model directory?).")
@@ -348,16 +346,16 @@ def _shards(state: Mapping[str, np.ndarray], max_bytes: int) -> list[dict[str, n
     return shards
 
 
-def save_file(tensors: Mapping[str, np.ndarray], path: Path) -> None:
+def save_file(tensors: Mapping[str, np.ndarray], path: storage.Path) -> None:
     """One safetensors file in the layout transformers reads (`format: pt` metadata)."""
-    from safetensors.numpy import save_file as save
+    from safetensors.numpy import save
 
-    save(dict(tensors), str(path), metadata={"format": "pt"})
+    storage.write_bytes(path, save(dict(tensors), metadata={"format": "pt"}))
 
 
-def _tokenizer_files(spm_path: str | os.PathLike, out: Path, config: ModelConfig) -> None:
+def _tokenizer_files(spm_path: storage.PathLike, out: storage.Path, config: ModelConfig) -> None:
     """sentencepiece.bpe.model plus the JSON that makes XLMRobertaTokenizer.from_pretrained work."""
-    shutil.copyfile(spm_path, out / SPM_FILE)
+    storage.copy_file(spm_path, out / SPM_FILE)
     mask = {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False}
     specials = {
         "bos_token": "<s>",
@@ -378,16 +376,16 @@ def _tokenizer_files(spm_path: str | os.PathLike, out: Path, config: ModelConfig
         ("special_tokens_map.json", specials),
         ("tokenizer_config.json", tokenizer_config),
     ):
-        (out / name).write_text(json.dumps(obj, indent=2) + "\n")
+        storage.write_text(out / name, json.dumps(obj, indent=2) + "\n")
 
 
 def save_hf(
-    out: str | os.PathLike,
+    out: storage.PathLike,
     model: LoadedModel,
     *,
     overwrite: bool = False,
     max_shard_bytes: int = 5 * 2**30,
-) -> Path:
+) -> storage.Path:
     """Write an HF directory atomically: safetensors (sharded past max_shard_bytes), config.json
     and, when the model has a SentencePiece file, the tokenizer files.
 
@@ -399,7 +397,10 @@ def save_hf(
     state = params_to_hf(params, model.config, model.head)
     config = hf_config(model.config, model.head, model.num_labels, model.id2label)
     shards = _shards(state, max_shard_bytes)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    out = storage.as_path(out, "export directory")
+    with storage.atomic_directory(out, "config.json", overwrite=overwrite) as tmp:
+        if model.spm_path is not None:
+            _tokenizer_files(model.spm_path, tmp, model.config)
         if len(shards) == 1:
             save_file(shards[0], tmp / "model.safetensors")
         else:
@@ -410,8 +411,9 @@ def save_hf(
                 weight_map.update(dict.fromkeys(shard, name))
             index = {"metadata": {"total_size": sum(v.nbytes for v in state.values())}}
             index["weight_map"] = weight_map
-            (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        if model.spm_path is not None:
-            _tokenizer_files(model.spm_path, tmp, model.config)
-    return Path(out)
+            storage.write_text(
+                tmp / "model.safetensors.index.json", json.dumps(index, indent=2) + "\n"
+            )
+        # last: it marks the directory complete
+        storage.write_text(tmp / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return out

@@ -1,7 +1,7 @@
 """The packed-block cache (cache.py) built by an Apache Beam pipeline, `seqio_cache_tasks` style.
 
-DirectRunner on one machine (the only runner tried); the same pipeline is meant for Flink, Spark
-or Dataflow at CC-100 scale (what each needs: below). Elements are (task, split, source-file
+Runs on DirectRunner and on DaskRunner over a dask.distributed cluster (both tested); the same
+pipeline is meant for Dataflow, Flink or Spark at CC-100 scale. Elements are (task, split, source-file
 index, the split's parts listed at launch), reshuffled over the workers; each packs its file
 into part <i> with `cache.pack_file`.
 A GroupByKey over (task, split) then waits for all of a split's parts before `cache.write_index`
@@ -15,12 +15,9 @@ functools.partial(register_cc100, ...)). So every worker needs xlmr-jax installe
 its statistics file (written by the launcher's registration), the vocabulary and the cache
 directory at the same paths.
 
-Paths are local: on a cluster, a shared file system mounted at the same path on the launcher
-and every worker (NFS on a Flink or Spark cluster). Dataflow workers have no such mount, so
-Dataflow needs gs:// support first, which is not built: sources.py reads the corpus with
-open()/lzma and stat(), cache.py writes with open() and os.replace, and the trainer reads parts
-with np.memmap. It would take reads and writes through tf.io.gfile or Beam's FileSystems, file
-keys from object metadata instead of mtime, and a local copy of the cache for the memmap reader.
+Paths may be gs:// URLs (storage.py), which is what Dataflow needs: its workers share no file
+system, and reach the corpus, vocabulary and cache in the bucket. Other runners can use a shared
+file system mounted at the same path everywhere instead. The exact commands: docs/data.md.
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ import seqio
 
 try:
     import apache_beam as beam
-    from apache_beam.metrics import Metrics, MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 except ModuleNotFoundError as e:  # an optional extra
     raise ModuleNotFoundError(
@@ -43,8 +39,7 @@ from xlmr_jax.data import cache
 from xlmr_jax.data.pipeline import mixture_tasks
 from xlmr_jax.data.sources import SPLITS
 
-NAMESPACE = "xlmr_cache"
-COUNTERS = ("files", "blocks", "tokens")
+TOTALS = ("files", "blocks", "tokens")
 
 
 def build_cache_with_beam(
@@ -54,8 +49,7 @@ def build_cache_with_beam(
 
     root: the cache directory (None: each corpus's `xlmr_cache`, as cache.task_cache_dir).
     beam_args: pipeline options, e.g. ["--runner=DirectRunner", "--direct_num_workers=2"].
-    Returns the counters files, blocks and tokens over all parts, kept ones included (committed
-    values, or attempted ones on runners that do not commit metrics).
+    Returns files, blocks and tokens over all parts, kept ones included.
     """
     tasks, _ = mixture_tasks(register())
     # What each split's index lists now, read once here: the first worker to re-pack a file
@@ -76,8 +70,23 @@ def build_cache_with_beam(
     )
     result = pipeline.run()
     result.wait_until_finish()
-    counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
-    return {name: 0 for name in COUNTERS} | {c.key.metric.name: c.result for c in counters}
+    client = getattr(result, "client", None)  # DaskRunner's dask.distributed client
+    if client is not None:
+        client.close()  # only once the pipeline has finished
+    return _totals(tasks, root)
+
+
+def _totals(tasks: Sequence[seqio.Task], root: str | None) -> dict[str, int]:
+    """Files, blocks and tokens over every split's index (some runners, Dask's among them, have
+    no metrics; a split left without an index is an error)."""
+    totals = dict.fromkeys(TOTALS, 0)
+    for t in tasks:
+        for split in SPLITS:
+            parts = cache.load_cache(t, split, root).parts_info
+            totals["files"] += len(parts)
+            totals["blocks"] += sum(p["blocks"] for p in parts)
+            totals["tokens"] += sum(p["tokens"] for p in parts)
+    return totals
 
 
 class _TaskDoFn(beam.DoFn):
@@ -93,18 +102,11 @@ class _TaskDoFn(beam.DoFn):
 
 class _PackFile(_TaskDoFn):
     """(task, split, i, the split's indexed parts at launch) -> ((task, split), (i, the part's
-    index entry)), counting what it holds."""
-
-    def __init__(self, register: Callable[[], str], root: str | None):
-        super().__init__(register, root)
-        self._counters = {name: Metrics.counter(NAMESPACE, name) for name in COUNTERS}
+    index entry))."""
 
     def process(self, element: tuple[str, str, int, list[dict]]) -> Iterator[tuple]:
         name, split, i, previous = element
         part = cache.pack_file(seqio.get_mixture_or_task(name), split, i, self._root, previous)
-        self._counters["files"].inc()
-        self._counters["blocks"].inc(part["blocks"])
-        self._counters["tokens"].inc(part["tokens"])
         yield (name, split), (i, part)
 
 

@@ -13,12 +13,9 @@ import functools
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
-import tensorflow as tf
-
+from xlmr_jax import storage
 from xlmr_jax.data.sources import (
     DEFAULT_VALIDATION_FRACTION,
     SPLITS,
@@ -69,14 +66,13 @@ class LanguageStats:
 
 def vocabulary_fingerprint(vocabulary: XLMRVocabulary) -> str:
     """A short stable id of a vocabulary, for cache keys (its SentencePiece model's hash)."""
-    stat = tf.io.gfile.stat(vocabulary.model_file)
-    return _digest(vocabulary.model_file, stat.length, stat.mtime_nsec)
+    key = storage.fs_info(storage.as_path(vocabulary.model_file))
+    return _digest(vocabulary.model_file, key["size"], key["mtime_ns"])
 
 
 @functools.lru_cache(maxsize=16)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return hashlib.blake2b(f.read(), digest_size=8).hexdigest()
+    return hashlib.blake2b(storage.as_path(path).read_bytes(), digest_size=8).hexdigest()
 
 
 def _file_counts(
@@ -100,20 +96,20 @@ def _file_counts(
 
 
 def corpus_stats(
-    data_dir: str | Path,
+    data_dir: storage.PathLike,
     *,
     languages: list[str] | None = None,
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     vocabulary: XLMRVocabulary | None = None,
-    cache_path: str | Path | None = None,
+    cache_path: storage.PathLike | None = None,
 ) -> dict[str, LanguageStats]:
     """Statistics of every language in `data_dir` (or of `languages`), reading only changed files.
 
     The cache defaults to `<data_dir>/xlmr_corpus_stats.json`; a read-only directory is fine
     (the statistics are then recomputed each time, with a warning).
     """
-    data_dir = Path(data_dir)
-    cache_path = Path(cache_path) if cache_path else data_dir / STATS_FILE
+    data_dir = storage.as_path(data_dir, "DATA_DIR")
+    cache_path = storage.as_path(cache_path) if cache_path else data_dir / STATS_FILE
     cache = _load(cache_path)
     vocab_key = vocabulary_fingerprint(vocabulary) if vocabulary is not None else None
     files = discover(data_dir)
@@ -124,12 +120,7 @@ def corpus_stats(
     for lang, shards in files.items():
         stats = LanguageStats({s: Counts(tokens=0 if vocab_key else None) for s in SPLITS})
         for file in shards:
-            st = file.path.stat()
-            key = {
-                "size": st.st_size,
-                "mtime_ns": st.st_mtime_ns,
-                "validation_fraction": validation_fraction,
-            }
+            key = {**storage.fs_info(file.path), "validation_fraction": validation_fraction}
             entry = cache.get(file.path.name)
             if (
                 entry is None
@@ -160,7 +151,7 @@ def sizes(stats: Mapping[str, LanguageStats], unit: str, split: str = "train") -
     return {lang: s.size(unit, split) for lang, s in stats.items()}
 
 
-def _load(path: Path) -> dict:
+def _load(path: storage.Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -168,10 +159,10 @@ def _load(path: Path) -> dict:
     return data.get("files", {}) if data.get("version") == _VERSION else {}
 
 
-def _save(path: Path, files: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _save(path: storage.Path, files: dict) -> None:
     try:
-        tmp.write_text(json.dumps({"version": _VERSION, "files": files}, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        storage.write_text(
+            path, json.dumps({"version": _VERSION, "files": files}, indent=1, sort_keys=True)
+        )
     except OSError as e:
         logger.warning("Cannot write corpus statistics to %s (%s); not cached.", path, e)

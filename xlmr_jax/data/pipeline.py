@@ -166,8 +166,8 @@ class PretrainPipeline:
         for lang in np.unique(langs):
             sel = np.flatnonzero(langs == lang)
             blocks = self.blocks[lang]
-            for i, row in zip(sel, epoch_rows(draws[sel], len(blocks), self.seed, int(lang))):
-                block = blocks[int(row)]
+            rows = epoch_rows(draws[sel], len(blocks), self.seed, int(lang))
+            for i, block in zip(sel, blocks.take(rows)):
                 ids[i, : len(block)] = block
         return {"input_ids": ids, "language": langs.astype(np.int32)}
 

@@ -11,6 +11,7 @@ import lzma
 from collections.abc import Sequence
 from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.data.cc100 import cc100_sizes
 
 # CC-100 code -> FLORES-200 code (SIB-200 directory); its first part names the UDHR file.
@@ -58,8 +59,7 @@ def write_sample_corpus(
     xz: bool = False,
 ) -> dict[str, int]:
     """Writes `<lang>.txt` (or `.txt.xz`) per language into out_dir; returns lines per language."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = storage.as_path(out_dir, "--out")
     languages = list(languages or FLORES_CODES)
     gib = cc100_sizes("gib", tuple(languages))
     largest = max(gib.values())
@@ -75,6 +75,6 @@ def write_sample_corpus(
             start += size
         text = ("\n\n".join(docs) + "\n").encode("utf-8")
         path = out_dir / f"{lang}.txt{'.xz' if xz else ''}"
-        path.write_bytes(lzma.compress(text) if xz else text)
+        storage.write_bytes(path, lzma.compress(text) if xz else text)
         written[lang] = len(lines)
     return written

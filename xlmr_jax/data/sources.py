@@ -12,6 +12,7 @@ text, so it is the same however files are sharded, ordered or read.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -19,11 +20,12 @@ import lzma
 import random
 import re
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import BinaryIO
 
 import seqio
 import tensorflow as tf
+
+from xlmr_jax import storage
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +47,14 @@ class CorpusFile:
 
     lang: str
     shard: int
-    path: Path
+    path: storage.Path
 
 
-def discover(data_dir: str | Path) -> dict[str, list[CorpusFile]]:
+def discover(data_dir: storage.PathLike) -> dict[str, list[CorpusFile]]:
     """Language -> its shard files in reading order; other files in the directory are ignored."""
-    data_dir = Path(data_dir)
+    data_dir = storage.as_path(data_dir, "DATA_DIR")
     if not data_dir.is_dir():
-        raise CorpusError(f"Corpus directory {data_dir} does not exist.")
+        raise CorpusError(f"Corpus directory {storage.where(data_dir)} does not exist.")
     found: dict[str, dict[int, CorpusFile]] = {}
     for path in sorted(data_dir.iterdir()):
         m = _FILE_RE.match(path.name)
@@ -69,7 +71,9 @@ def discover(data_dir: str | Path) -> dict[str, list[CorpusFile]]:
     return {lang: [shards[s] for s in sorted(shards)] for lang, shards in sorted(found.items())}
 
 
-def language_files(data_dir: str | Path, languages: Sequence[str]) -> dict[str, list[CorpusFile]]:
+def language_files(
+    data_dir: storage.PathLike, languages: Sequence[str]
+) -> dict[str, list[CorpusFile]]:
     """The files of `languages`; a clear error naming every language missing from the directory."""
     files = discover(data_dir)
     missing = [lang for lang in languages if lang not in files]
@@ -81,15 +85,19 @@ def language_files(data_dir: str | Path, languages: Sequence[str]) -> dict[str, 
     return {lang: files[lang] for lang in languages}
 
 
-def _open(path: Path) -> BinaryIO:
+@contextlib.contextmanager
+def _open(path: storage.Path) -> Iterator[BinaryIO]:
     """The file's bytes, decompressed when it starts with the xz magic (whatever its name)."""
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         magic = f.read(len(_XZ_MAGIC))
-    if magic == _XZ_MAGIC:
-        return lzma.open(path, "rb")
-    if path.suffix == ".xz":
-        logger.warning("%s is named .xz but is not xz-compressed; reading it as plain text.", path)
-    return open(path, "rb")
+        f.seek(0)
+        if magic == _XZ_MAGIC:
+            with lzma.open(f, "rb") as xz:
+                yield xz
+            return
+        if path.suffix == ".xz":
+            logger.warning("%s is named .xz but is not xz-compressed; read as plain text.", path)
+        yield f
 
 
 class DocumentReader:
@@ -99,8 +107,8 @@ class DocumentReader:
     file); a truncated or corrupt xz stream raises CorpusError naming the file.
     """
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: storage.PathLike):
+        self.path = storage.as_path(path)
         self.invalid_lines = 0
 
     def __iter__(self) -> Iterator[list[str]]:

@@ -15,9 +15,11 @@
 
 Metric names are those of `xlmr_jax.evaluation.metrics` (accuracy, f1, exact_match, mcc,
 pearson, spearman, precision, recall). A table has one row per run and the columns in the
-paper's order (`COLUMNS`; unknown columns follow, sorted), then the average. The average is
-over the paper's averaged columns (`AVERAGED`: all of them, except GLUE, whose 2021 average
-is over MNLI-m, QNLI, QQP, SST-2, MRPC) and only shown when the row has all of them.
+paper's order (`COLUMNS`; unknown columns follow, sorted), then the averages (`AVERAGES`):
+"avg" over every column, except GLUE, whose "avg" is the 2021 paper's (Table 2: MNLI-m, QNLI,
+QQP, SST-2, MRPC) and "avg6" the 2019 paper's (Table 4: the same and STS-B). An average is only
+shown when the row has all of its columns. With `with_paper`, the papers' rows of the benchmark
+follow ours (`paper_results.py`), then ours minus the paper's row of one model and setting.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.data.formats.conll import NER_LANGUAGES
 from xlmr_jax.data.formats.nli import PAWSX_LANGUAGES, XNLI_LANGUAGES
 from xlmr_jax.data.formats.squad import MLQA_LANGUAGES, XQUAD_LANGUAGES
 from xlmr_jax.evaluation.metrics import GLUE_METRICS
+from xlmr_jax.evaluation.paper_results import PaperRow, paper_rows
 
 GLUE_COLUMNS = ("mnli", "mnli-mm", "qnli", "qqp", "sst2", "mrpc", "stsb", "cola", "rte", "wnli")
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -43,10 +46,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "squad": ("en",),
     "glue": GLUE_COLUMNS,
 }
-AVERAGED: dict[str, tuple[str, ...]] = {
-    **COLUMNS,
-    "glue": ("mnli", "qnli", "qqp", "sst2", "mrpc"),
+GLUE_2021_AVERAGED = ("mnli", "qnli", "qqp", "sst2", "mrpc")  # 2021 paper, Table 2
+AVERAGES: dict[str, dict[str, tuple[str, ...]]] = {
+    **{benchmark: {"avg": columns} for benchmark, columns in COLUMNS.items()},
+    "glue": {"avg": GLUE_2021_AVERAGED, "avg6": (*GLUE_2021_AVERAGED, "stsb")},  # 2019, Table 4
 }
+DEFAULT_COMPARE = "XLM-R Large"
 # Metrics shown in a cell ("F1 / EM" for QA), per benchmark.
 CELL_METRICS: dict[str, tuple[str, ...]] = {
     "xnli": ("accuracy",),
@@ -95,12 +100,12 @@ class RunResult:
 
 
 def save_results(result: RunResult, path: str | os.PathLike) -> None:
-    Path(path).write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    storage.write_text(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 def load_results(path: str | os.PathLike) -> RunResult:
     try:
-        return RunResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        return RunResult.from_dict(json.loads(storage.as_path(path).read_text(encoding="utf-8")))
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: not a valid results.json: {e}") from None
 
@@ -110,70 +115,138 @@ def cell_metrics(benchmark: str, column: str) -> tuple[str, ...]:
     return GLUE_METRICS.get(column, ())[:1] if benchmark == "glue" else CELL_METRICS[benchmark]
 
 
+Cell = tuple[float, ...] | None
+Row = tuple[str, tuple[Cell, ...], tuple[Cell, ...]]  # name, cells, averages
+
+
 @dataclasses.dataclass(frozen=True)
 class Table:
-    """One benchmark/split: column names and, per row, the cell values (None when missing)."""
+    """One benchmark/split: column and average names and, per row, the cells and averages (None
+    when missing)."""
 
     benchmark: str
     split: str
     columns: tuple[str, ...]
-    rows: tuple[tuple[str, tuple[tuple[float, ...] | None, ...], tuple[float, ...] | None], ...]
+    averages: tuple[str, ...]
+    rows: tuple[Row, ...]
 
     def to_dict(self) -> dict:
         return {
             "benchmark": self.benchmark,
             "split": self.split,
-            "columns": [*self.columns, "avg"],
+            "columns": [*self.columns, *self.averages],
             "rows": [
-                {"name": name, "cells": [*map(_listed, cells), _listed(average)]}
-                for name, cells, average in self.rows
+                {"name": name, "cells": [_listed(cell) for cell in (*cells, *averages)]}
+                for name, cells, averages in self.rows
             ],
         }
 
     def markdown(self) -> str:
         digits = DIGITS.get(self.benchmark, 1)
+        names = (*self.columns, *self.averages)
         lines = [
-            f"| {self.benchmark} ({self.split}) | {' | '.join(self.columns)} | avg |",
-            "|---" * (len(self.columns) + 2) + "|",
+            f"| {self.benchmark} ({self.split}) | {' | '.join(names)} |",
+            "|---" * (len(names) + 1) + "|",
         ]
-        for name, cells, average in self.rows:
-            shown = [_format(cell, digits) for cell in (*cells, average)]
+        for name, cells, averages in self.rows:
+            shown = [_format(cell, digits) for cell in (*cells, *averages)]
             lines.append(f"| {name} | {' | '.join(shown)} |")
         return "\n".join(lines)
 
 
-def _listed(values: tuple[float, ...] | None) -> list[float] | None:
+def _listed(values: Cell) -> list[float] | None:
     return None if values is None else list(values)
 
 
-def _format(values: tuple[float, ...] | None, digits: int) -> str:
+def _format(values: Cell, digits: int) -> str:
     return "-" if values is None else " / ".join(f"{v:.{digits}f}" for v in values)
 
 
-def build_tables(results: Iterable[RunResult]) -> list[Table]:
-    """One `Table` per (benchmark, split), in order of first appearance."""
+def build_tables(
+    results: Iterable[RunResult], with_paper: bool = False, compare: str = DEFAULT_COMPARE
+) -> list[Table]:
+    """One `Table` per (benchmark, split), in order of first appearance.
+
+    with_paper: the papers' rows of each benchmark follow ours, then per run of ours its
+    difference to each paper row of model `compare` in the same setting. Without runs, the
+    papers' tables alone.
+    """
     groups: dict[tuple[str, str], list[RunResult]] = {}
     for result in results:
         groups.setdefault((result.benchmark, result.split), []).append(result)
-    return [_table(benchmark, split, runs) for (benchmark, split), runs in groups.items()]
+    if with_paper and not groups:
+        return [
+            _table(benchmark, split, [], _paper_rows(benchmark, split))
+            for benchmark, split in dict.fromkeys((r.benchmark, r.split) for r in paper_rows())
+        ]
+    tables = []
+    for (benchmark, split), runs in groups.items():
+        paper = paper_rows(benchmark) if with_paper else ()
+        tables.append(_table(benchmark, split, runs, paper, compare))
+    return tables
 
 
-def _table(benchmark: str, split: str, runs: Sequence[RunResult]) -> Table:
+def _paper_rows(benchmark: str, split: str) -> tuple[PaperRow, ...]:
+    return tuple(row for row in paper_rows(benchmark) if row.split == split)
+
+
+def _table(
+    benchmark: str,
+    split: str,
+    runs: Sequence[RunResult],
+    paper: Sequence[PaperRow] = (),
+    compare: str = DEFAULT_COMPARE,
+) -> Table:
     present = {column for run in runs for column in run.metrics}
+    present |= {column for row in paper for column, cell in row.cells.items() if cell}
     known = COLUMNS[benchmark]
     columns = tuple(c for c in known if c in present) + tuple(sorted(present - set(known)))
-    rows = []
+    averages = AVERAGES[benchmark]
+    ours: list[Row] = []
     for run in runs:
         cells = tuple(_cell(run, column) for column in columns)
-        averaged = [_cell(run, column) for column in AVERAGED[benchmark]]
-        average = None
-        if all(cell is not None for cell in averaged):
-            average = tuple(sum(values) / len(values) for values in zip(*averaged))
-        rows.append((run.row_name, cells, average))
-    return Table(benchmark, split, columns, tuple(rows))
+        means = tuple(_mean([_cell(run, c) for c in averaged]) for averaged in averages.values())
+        ours.append((run.row_name, cells, means))
+    theirs: list[Row] = [
+        (
+            row.row_name if row.split == split else f"{row.row_name} ({row.split})",
+            tuple(row.cells.get(column) for column in columns),
+            tuple(row.averages.get(name) for name in averages),
+        )
+        for row in paper
+    ]
+    differences: list[Row] = []
+    for run, (name, cells, means) in zip(runs, ours):
+        for row, (_, paper_cells, paper_means) in zip(paper, theirs):
+            if row.model == compare and _setting(run.setting) == _setting(row.setting):
+                differences.append(
+                    (
+                        f"{name} − {row.model} [{row.reference}]",
+                        tuple(map(_difference, cells, paper_cells)),
+                        tuple(map(_difference, means, paper_means)),
+                    )
+                )
+    return Table(benchmark, split, columns, tuple(averages), (*ours, *theirs, *differences))
 
 
-def _cell(run: RunResult, column: str) -> tuple[float, ...] | None:
+def _setting(setting: str | None) -> str:
+    """The transfer setting without a selection suffix ("..., per-language selection")."""
+    return (setting or "").split(", ")[0]
+
+
+def _mean(cells: list[Cell]) -> Cell:
+    if any(cell is None for cell in cells):
+        return None
+    return tuple(sum(values) / len(values) for values in zip(*cells))
+
+
+def _difference(ours: Cell, theirs: Cell) -> Cell:
+    if ours is None or theirs is None:
+        return None
+    return tuple(a - b for a, b in zip(ours, theirs))
+
+
+def _cell(run: RunResult, column: str) -> Cell:
     values = run.metrics.get(column, {})
     names = cell_metrics(run.benchmark, column)
     if not names or any(name not in values for name in names):
@@ -181,5 +254,6 @@ def _cell(run: RunResult, column: str) -> tuple[float, ...] | None:
     return tuple(values[name] for name in names)
 
 
-def markdown_tables(results: Iterable[RunResult]) -> str:
-    return "\n\n".join(table.markdown() for table in build_tables(results))
+def markdown_tables(results: Iterable[RunResult], **paper) -> str:
+    """The tables of `build_tables(results, **paper)` in markdown, blank line between."""
+    return "\n\n".join(table.markdown() for table in build_tables(results, **paper))

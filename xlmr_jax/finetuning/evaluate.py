@@ -8,12 +8,11 @@ and specs. Writes results.json, results.md, evaluation.json and predictions/ to 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import gin
 import optax
 
-from xlmr_jax import sharding
+from xlmr_jax import sharding, storage
 from xlmr_jax.checkpoint import load_model
 from xlmr_jax.finetuning import reporting, session
 from xlmr_jax.finetuning.loop import FinetuneResult
@@ -66,7 +65,7 @@ def evaluate_checkpoint(
     trainer = session.make_trainer(model, info, optax.set_to_zero(), recipe, mesh_config)
     state = trainer.init_state(recipe.seed, loaded.params)
     evaluations = session.evaluate_spec(spec, session.predictor(trainer, state), recipe)
-    output = Path(output_dir)
+    output = storage.as_path(output_dir, "output directory")
     steps = dict.fromkeys(spec.languages, loaded.meta.get("step"))
     details = {"joint": reporting.export_predictions(evaluations, output / "predictions", steps)}
     results = {"joint": reporting.run_result(evaluations, model_name, setting or None)}

@@ -14,16 +14,14 @@ import dataclasses
 import json
 import logging
 import math
-import shutil
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import gin
 import jax
 import seqio
 import tensorflow as tf
 
-from xlmr_jax import host_env, sharding
+from xlmr_jax import host_env, sharding, storage
 from xlmr_jax.checkpoint import load_model, save_model
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.evaluation.tables import RunResult
@@ -52,7 +50,7 @@ LOG_EVERY_STEPS = 50
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneResult:
-    model_dir: Path
+    model_dir: storage.Path
     results: dict[str, RunResult]  # selection mode -> final results
     table: str  # results.md
 
@@ -90,7 +88,7 @@ def finetune(
     """Fine-tune one model (or one per language) and write the run's results to model_dir."""
     host_env.hide_accelerators_from_tensorflow()
     session.check_single_process()
-    model_dir = Path(model_dir)
+    model_dir = storage.as_path(model_dir, "MODEL_DIR")
     vocab = session.vocabulary(init_checkpoint, spm_model)
     session.register_tasks(task_registrations, data_dir, vocab)
     run = _Run(
@@ -118,13 +116,13 @@ def finetune(
         }
         details = {mode: {k: v for _, d in parts for k, v in d[mode].items()} for mode in results}
     table = reporting.write_report(model_dir, results, details)
-    (model_dir / "config.gin").write_text(gin.operative_config_str(), encoding="utf-8")
+    storage.write_text(model_dir / "config.gin", gin.operative_config_str())
     return FinetuneResult(model_dir, results, table)
 
 
 def _finetune_one(
     run: _Run,
-    model_dir: Path,
+    model_dir: storage.Path,
     train: TrainSpec,
     train_names: Sequence[str],
     dev: EvalSpec,
@@ -183,7 +181,7 @@ def _finetune_one(
             _save(run, _language_dir(model_dir, step), state.params, info, meta)
             for old in (model_dir / "per_language").iterdir():
                 if int(old.name.removeprefix("step_")) not in selection.per_language_steps():
-                    shutil.rmtree(old)
+                    old.rmtree()
         _write_json(model_dir / "selection.json", selection.to_dict())
         return update.stop
 
@@ -222,7 +220,7 @@ def _finetune_one(
 
 def _evaluate_selected(
     run: _Run,
-    model_dir: Path,
+    model_dir: storage.Path,
     trainer: Trainer,
     state: TrainState,
     test: EvalSpec,
@@ -230,9 +228,11 @@ def _evaluate_selected(
     cache: BatchCache,
 ) -> dict[str, dict[str, TaskEvaluation]]:
     """{mode: {language: evaluation}} of the selected checkpoints (reloaded) on `test`."""
-    by_mode: dict[str, dict[Path, list[str]]] = {"joint": {model_dir / "best": test.languages}}
+    by_mode: dict[str, dict[storage.Path, list[str]]] = {
+        "joint": {model_dir / "best": test.languages}
+    }
     if "per_language" in run.recipe.selection:
-        groups: dict[Path, list[str]] = {}
+        groups: dict[storage.Path, list[str]] = {}
         for lang in test.languages:
             step = selection.per_language[lang].step
             groups.setdefault(_language_dir(model_dir, step), []).append(lang)
@@ -251,7 +251,7 @@ def _evaluate_selected(
 
 def _report(
     run: _Run,
-    model_dir: Path,
+    model_dir: storage.Path,
     evaluations_by_mode: dict[str, dict[str, TaskEvaluation]],
     selection: ModelSelection,
 ) -> tuple[dict[str, RunResult], dict[str, dict]]:
@@ -327,11 +327,11 @@ def _log_train(writer: MetricWriter, step: int, metrics: dict, learning_rate: fl
     writer.write(step, {**scalars, "learning_rate": learning_rate, "epoch": epoch})
 
 
-def _language_dir(model_dir: Path, step: int) -> Path:
+def _language_dir(model_dir: storage.Path, step: int) -> storage.Path:
     return model_dir / "per_language" / f"step_{step}"
 
 
-def _save(run: _Run, directory: Path, params, info: TaskInfo, meta: dict) -> None:
+def _save(run: _Run, directory: storage.Path, params, info: TaskInfo, meta: dict) -> None:
     labels = info.labels if info.kind in ("classification", "ner") else None
     save_model(
         directory,
@@ -346,5 +346,5 @@ def _save(run: _Run, directory: Path, params, info: TaskInfo, meta: dict) -> Non
     )
 
 
-def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+def _write_json(path: storage.Path, obj) -> None:
+    storage.write_text(path, json.dumps(obj, indent=2) + "\n")

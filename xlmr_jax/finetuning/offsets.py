@@ -16,8 +16,8 @@ import threading
 
 import numpy as np
 import sentencepiece as spm
-import tensorflow as tf
 
+from xlmr_jax import storage
 from xlmr_jax.vocab import UNK_ID, XLMRVocabulary
 
 _LOAD_LOCK = threading.Lock()  # SentencePiece loading is not thread-safe (as in vocab.py)
@@ -25,8 +25,9 @@ _LOAD_LOCK = threading.Lock()  # SentencePiece loading is not thread-safe (as in
 
 @functools.cache
 def _processor(model_file: str) -> spm.SentencePieceProcessor:
-    with tf.io.gfile.GFile(model_file, "rb") as f, _LOAD_LOCK:
-        return spm.SentencePieceProcessor(model_proto=f.read())
+    proto = storage.as_path(model_file).read_bytes()
+    with _LOAD_LOCK:
+        return spm.SentencePieceProcessor(model_proto=proto)
 
 
 @functools.cache

@@ -8,18 +8,18 @@ columns `token gold pred`, a blank line between sentences (conlleval's input); Q
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 
+from xlmr_jax import storage
 from xlmr_jax.finetuning.evaluation import TaskEvaluation
 
 SUFFIXES = {"classification": ".txt", "regression": ".txt", "ner": ".conll", "qa": ".json"}
 
 
-def write_predictions(evaluation: TaskEvaluation, stem: str | Path) -> Path:
+def write_predictions(evaluation: TaskEvaluation, stem: storage.PathLike) -> storage.Path:
     """Writes `<stem><suffix>` for the evaluation's task kind; returns the path."""
     info = evaluation.info
-    path = Path(f"{stem}{SUFFIXES[info.kind]}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = storage.as_path(f"{os.fspath(stem)}{SUFFIXES[info.kind]}")
     if info.kind == "qa":
         answers = {r.id: a for r, a in zip(evaluation.records, evaluation.predictions)}
         text = json.dumps(answers, ensure_ascii=False, indent=1) + "\n"
@@ -33,5 +33,5 @@ def write_predictions(evaluation: TaskEvaluation, stem: str | Path) -> Path:
         text = "".join(f"{value:.6g}\n" for value in evaluation.predictions)
     else:
         text = "".join(f"{info.labels[label]}\n" for label in evaluation.predictions)
-    path.write_text(text, encoding="utf-8")
+    storage.write_text(path, text)
     return path

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.evaluation.tables import RunResult, markdown_tables, save_results
 from xlmr_jax.finetuning.evaluation import TaskEvaluation
 from xlmr_jax.finetuning.predictions import write_predictions
@@ -45,7 +45,7 @@ def run_result(
 
 
 def export_predictions(
-    evaluations: Mapping[str, TaskEvaluation], directory: Path, steps: Mapping[str, int]
+    evaluations: Mapping[str, TaskEvaluation], directory: storage.Path, steps: Mapping[str, int]
 ) -> dict[str, dict]:
     """Writes `<directory>/<split>/<column>.<ext>` per language; returns evaluation.json rows."""
     rows = {}
@@ -64,7 +64,7 @@ def export_predictions(
 
 
 def write_report(
-    model_dir: Path, results: Mapping[str, RunResult], details: Mapping[str, Mapping]
+    model_dir: storage.Path, results: Mapping[str, RunResult], details: Mapping[str, Mapping]
 ) -> str:
     """Writes results*.json, results.md and evaluation.json; returns the markdown table."""
     primary = PRIMARY if PRIMARY in results else next(iter(results))
@@ -73,8 +73,9 @@ def write_report(
             result, model_dir / ("results.json" if mode == primary else f"results_{mode}.json")
         )
     table = markdown_tables(list(results.values()))
-    (model_dir / "results.md").write_text(table + "\n", encoding="utf-8")
-    (model_dir / "evaluation.json").write_text(
-        json.dumps(details, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    storage.write_text(model_dir / "results.md", table + "\n")
+    storage.write_text(
+        model_dir / "evaluation.json",
+        json.dumps(details, indent=2, ensure_ascii=False) + "\n",
     )
     return table

@@ -16,7 +16,7 @@ import jax
 import optax
 import seqio
 
-from xlmr_jax import sharding
+from xlmr_jax import sharding, storage
 from xlmr_jax.checkpoint import CONFIG_FILE, SPM_FILE
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.finetuning.evaluation import (
@@ -57,12 +57,12 @@ def vocabulary(init_checkpoint: str | None, spm_model: str | None) -> XLMRVocabu
         return XLMRVocabulary(spm_model)
     if not init_checkpoint:
         raise ValueError("set SPM_MODEL (a SentencePiece model) when INIT_CHECKPOINT is None")
-    path = os.path.join(init_checkpoint, SPM_FILE)
-    if not os.path.isfile(os.path.join(init_checkpoint, CONFIG_FILE)):
+    directory = storage.as_path(init_checkpoint, "INIT_CHECKPOINT")
+    if not (directory / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"INIT_CHECKPOINT {init_checkpoint} is not a model checkpoint")
-    if not os.path.isfile(path):
+    if not (directory / SPM_FILE).is_file():
         raise FileNotFoundError(f"{init_checkpoint} has no {SPM_FILE}; set SPM_MODEL")
-    return XLMRVocabulary(path)
+    return XLMRVocabulary(os.fspath(directory / SPM_FILE))
 
 
 def register_tasks(

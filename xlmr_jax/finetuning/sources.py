@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import seqio
 import tensorflow as tf
 
+from xlmr_jax import storage
 from xlmr_jax.evaluation.metrics import BENCHMARK_METRICS
 
 KINDS = ("classification", "regression", "ner", "qa")
@@ -65,10 +65,10 @@ class LocalFiles:
     """Read a split from the first existing of several layouts (path relative to data_dir)."""
 
     data_dir: str | os.PathLike
-    options: Sequence[tuple[str, Callable[[Path], list]]]
+    options: Sequence[tuple[str, Callable[[storage.Path], list]]]
 
     def __call__(self) -> list:
-        paths = [Path(self.data_dir) / relative for relative, _ in self.options]
+        paths = [storage.as_path(self.data_dir, "DATA_DIR") / rel for rel, _ in self.options]
         for path, (_, reader) in zip(paths, self.options):
             if path.is_file():
                 return reader(path)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import gin
 import jax
 import orbax.checkpoint as ocp
 
+from xlmr_jax import storage
 from xlmr_jax.training.train_state import TrainState
+
+storage.bound_orbax_retries()
 
 
 @gin.configurable
@@ -31,8 +34,8 @@ class TrainCheckpoints:
     killed half-way never replaces the latest good checkpoint.
     """
 
-    def __init__(self, model_dir: str | Path, config: CheckpointConfig):
-        self.directory = Path(model_dir).absolute() / "checkpoints"
+    def __init__(self, model_dir: storage.PathLike, config: CheckpointConfig):
+        self.directory = storage.as_path(model_dir, "MODEL_DIR") / "checkpoints"
         period = config.period
         options = ocp.CheckpointManagerOptions(
             # Every `period` steps (orbax's default would also save the first step).
@@ -54,13 +57,26 @@ class TrainCheckpoints:
 
     def save(self, step: int, state: TrainState, data_state: dict, force: bool = False) -> bool:
         """Saves when the period says so (or `force`); returns whether a save started."""
-        return self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
-            ),
-            force=force,
-        )
+        with self._reporting(f"saving checkpoint {step}"):
+            return self._manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
+                ),
+                force=force,
+            )
+
+    @contextlib.contextmanager
+    def _reporting(self, action: str):
+        """A failed save (store unreachable, full, forbidden) as one StorageError naming it."""
+        try:
+            yield
+        except (OSError, ValueError, RuntimeError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise storage.StorageError(
+                f"{action} to {self.directory} failed ({reason[:300]}); earlier checkpoints are "
+                "intact: run again once the store is reachable to resume from the latest one."
+            ) from e
 
     def restore(
         self, abstract_state: TrainState, shardings: Any, step: int | None = None
@@ -84,13 +100,14 @@ class TrainCheckpoints:
         return restored.state, restored.data
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        with self._reporting("an asynchronous checkpoint save"):
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
         self._manager.close()
 
 
-def _check_compatible(state_dir: Path, target: Any) -> None:
+def _check_compatible(state_dir: storage.Path, target: Any) -> None:
     """Fail before reading arrays when the saved tree does not fit the model (e.g. another size)."""
     metadata = ocp.StandardCheckpointer().metadata(state_dir)
     tree = getattr(metadata, "item_metadata", metadata)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import gin
@@ -16,7 +16,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from xlmr_jax import checkpoint as model_checkpoint
-from xlmr_jax import flops, sharding
+from xlmr_jax import flops, sharding, storage
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.model import XLMRoberta, stack_layers, unstack_layers
 from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
@@ -95,7 +95,7 @@ def train(
     """
     if on_nonfinite not in ("skip", "stop"):
         raise ValueError(f"train.on_nonfinite must be 'skip' or 'stop', got {on_nonfinite!r}.")
-    model_dir = Path(model_dir)
+    model_dir = storage.as_path(model_dir, "MODEL_DIR (train.model_dir)")
     mesh_config = mesh_config or sharding.MeshConfig()
     checkpoint_config = checkpoint_config or CheckpointConfig()
     mesh = sharding.make_mesh(mesh_config)
@@ -155,7 +155,8 @@ def train(
                 interval_start, interval_steps = time.perf_counter(), 0  # exclude compile
             if on_nonfinite == "stop" and not bool(metrics["finite"]):
                 path = model_dir / f"nonfinite_batch_step{step}.npz"
-                np.savez(path, **batch)
+                with storage.atomic_writer(path) as f:
+                    np.savez(f, **batch)
                 raise FloatingPointError(
                     f"Non-finite loss or gradient at step {step}; the batch is saved in {path}."
                 )
@@ -193,17 +194,27 @@ def train(
                 result.preempted = True
                 break
     finally:
-        checkpoints.wait()
-        checkpoints.close()
-        writer.close()
-        preemption.restore()
+        _close(checkpoints.wait, checkpoints.close, writer.close, preemption.restore)
     result.step, result.state = int(state.step), state
     if export_model and result.step == total_steps:
         _export(model_dir / "model", state.params, model_config, inputs.vocabulary_file)
     return result
 
 
-def _export(directory: Path, params, cfg: ModelConfig, spm_path: str) -> None:
+def _close(*closers: Callable[[], None]) -> None:
+    """Run every closer; while an error propagates, a closer's own failure (the store that
+    failed a save may fail the last metrics upload too) is logged, never put in its place."""
+    failing = sys.exc_info()[1] is not None
+    for close in closers:
+        try:
+            close()
+        except Exception as e:
+            if not failing:
+                raise
+            log.warning("After the error below, %s also failed: %s", close.__qualname__, e)
+
+
+def _export(directory: storage.Path, params, cfg: ModelConfig, spm_path: str) -> None:
     """The final parameters as a model checkpoint (per-layer layout, float32 numpy)."""
     if jax.process_count() > 1:
         params = multihost_utils.process_allgather(params, tiled=True)
@@ -285,9 +296,9 @@ def _initial_params(init_checkpoint: str | None, cfg: ModelConfig):
     return stack_layers(params, cfg.num_layers) if cfg.scan_layers else params
 
 
-def _write_operative_config(model_dir: Path) -> None:
+def _write_operative_config(model_dir: storage.Path) -> None:
     if jax.process_index() == 0:
-        (model_dir / "config.gin").write_text(gin.operative_config_str(), encoding="utf-8")
+        storage.write_text(model_dir / "config.gin", gin.operative_config_str())
 
 
 def describe_devices(mesh, cfg: ModelConfig) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+
+from xlmr_jax import storage
 
 PathLike = str | os.PathLike
 
@@ -14,7 +15,7 @@ class FormatError(ValueError):
     """Bad input in a benchmark file; the message starts with `file:line:`."""
 
     def __init__(self, path: PathLike, line: int | None, message: str):
-        self.path = Path(path)
+        self.path = path
         self.line = line
         where = f"{self.path}:{line}" if line is not None else str(self.path)
         super().__init__(f"{where}: {message}")
@@ -43,7 +44,7 @@ def read_text(path: PathLike, encoding: str | None = None) -> str:
     The fallback fits the CoNLL files, whose originals are ISO-8859-1 while some mirrors are
     re-encoded as UTF-8; Latin-1 decodes any bytes, so pass `encoding` to be strict.
     """
-    data = Path(path).read_bytes()
+    data = storage.read_bytes(path)
     if encoding is not None:
         text = data.decode(encoding)
     else:

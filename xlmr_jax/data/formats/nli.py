@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection, Iterator
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.data.formats.common import (
     FormatError,
     PairExample,
@@ -46,6 +46,7 @@ XNLI_LANGUAGES = (
     "ur",
 )
 PAWSX_LANGUAGES = ("en", "de", "es", "fr", "ja", "ko", "zh")
+PAWSX_COLUMNS = ("id", "sentence1", "sentence2", "label")  # the original files' header
 # XNLI-1.0 xnli.{dev,test}.tsv (also XNLI-MT's translate-test xnli/xnli.*.en.tsv): 19 columns.
 XNLI_ORIGINAL_COLUMNS = (
     "language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse",
@@ -80,7 +81,7 @@ def read_xnli_original(
 
     The id is `<language>-<pairID>`, unique over the file.
     """
-    path = Path(path)
+    path = storage.as_path(path)
     records = _jsonl_records(path) if path.suffix == ".jsonl" else _original_tsv_records(path)
     examples = [
         PairExample(
@@ -97,14 +98,14 @@ def read_xnli_original(
     return require_examples(examples, path)
 
 
-def _original_tsv_records(path: Path) -> Iterator[tuple[int, dict]]:
+def _original_tsv_records(path: storage.Path) -> Iterator[tuple[int, dict]]:
     rows = tsv_rows(path, len(XNLI_ORIGINAL_COLUMNS))
     _check_header(path, next(rows)[1], XNLI_ORIGINAL_COLUMNS)
     for line, fields in rows:
         yield line, dict(zip(XNLI_ORIGINAL_COLUMNS, fields))
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
+def _jsonl_records(path: storage.Path) -> Iterator[tuple[int, dict]]:
     """(line, record) of a jsonl file whose records carry an NLI pair."""
     required = ("sentence1", "sentence2", "gold_label", "pairID")
     lines = text_lines(path)
@@ -141,7 +142,7 @@ def read_multinli(path: PathLike) -> list[PairExample]:
     recipe; their number is logged.
     """
     examples, skipped = [], 0
-    for line, rec in _jsonl_records(Path(path)):
+    for line, rec in _jsonl_records(storage.as_path(path)):
         if rec["gold_label"] == "-":
             skipped += 1
             continue
@@ -155,11 +156,34 @@ def read_multinli(path: PathLike) -> list[PairExample]:
 
 
 def read_pawsx(path: PathLike, language: str | None = None) -> list[PairExample]:
-    """PAWS-X `x-final/<lang>/{train,translated_train,dev_2k,test_2k}.tsv`; id = the id column."""
-    rows = tsv_rows(path, 4)
-    _check_header(path, next(rows)[1], ("id", "sentence1", "sentence2", "label"))
-    examples = [
-        PairExample(pair_id, s1, s2, label_index(label, PAWSX_LABELS, path, line), language, line)
-        for line, (pair_id, s1, s2, label) in rows
-    ]
+    """PAWS-X in either layout, told apart by the first line.
+
+    Original `x-final/<lang>/{train,translated_train,dev_2k,test_2k}.tsv`: header `id sentence1
+    sentence2 label`, id = the id column. XTREME `pawsx/{train,dev,test}-<lang>.tsv`: no header,
+    no id, `sentence1 TAB sentence2 TAB label`, or without the label column (unlabeled test
+    files: label None); id = the 0-based data row.
+    """
+    rows = tsv_rows(path)  # every line has the first line's number of columns
+    first_line, first = next(rows)
+    if first[:1] == ["id"]:
+        _check_header(path, first, PAWSX_COLUMNS)
+        examples = [_pawsx_example(path, line, language, *fields) for line, fields in rows]
+    else:
+        if len(first) not in (2, 3):
+            raise FormatError(
+                path,
+                first_line,
+                f"expected the original PAWS-X header {list(PAWSX_COLUMNS)} or XTREME's "
+                f"sentence1, sentence2[, label] columns, got {len(first)} columns",
+            )
+        rows = [(first_line, first), *rows]
+        examples = [
+            _pawsx_example(path, line, language, str(row), *fields)
+            for row, (line, fields) in enumerate(rows)
+        ]
     return require_examples(examples, path)
+
+
+def _pawsx_example(path, line, language, pair_id, s1, s2, label=None) -> PairExample:
+    label = None if label is None else label_index(label, PAWSX_LABELS, path, line)
+    return PairExample(pair_id, s1, s2, label, language, line)

@@ -13,6 +13,8 @@ import os
 import sys
 import tempfile
 
+from xlmr_jax import host_env
+
 # Python loggers of libraries that log progress at INFO (orbax and etils log through absl).
 LIBRARY_LOGGERS = ("absl", "jax", "orbax", "tensorflow", "transformers")
 # Benign warnings of orbax that every read of a CheckpointManager step prints.
@@ -76,7 +78,6 @@ def import_tensorflow_quietly(verbosity: int = 0) -> None:
     if "tensorflow" in sys.modules:
         return
     with contextlib.nullcontext() if verbosity else _stderr_parked():
-        import tensorflow as tf
+        import tensorflow  # noqa: F401
 
-        tf.config.set_visible_devices([], "GPU")
-        tf.config.set_visible_devices([], "TPU")
+        host_env.hide_accelerators_from_tensorflow()

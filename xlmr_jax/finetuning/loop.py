@@ -21,7 +21,7 @@ import jax
 import seqio
 import tensorflow as tf
 
-from xlmr_jax import sharding, storage
+from xlmr_jax import host_env, sharding, storage
 from xlmr_jax.checkpoint import load_model, save_model
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.evaluation.tables import RunResult
@@ -92,6 +92,7 @@ def finetune(
 
     profile_steps: (first, last) steps to trace with jax.profiler into MODEL_DIR/tensorboard.
     """
+    host_env.hide_accelerators_from_tensorflow()
     session.check_single_process()
     model_dir = storage.as_path(model_dir, "MODEL_DIR")
     vocab = session.vocabulary(init_checkpoint, spm_model)

@@ -103,6 +103,7 @@ def train(
     checkpoint_config = checkpoint_config or CheckpointConfig()
     mesh = sharding.make_mesh(mesh_config)
     sharding.validate_model_on_mesh(model_config, mesh, batch_size, fsdp=mesh_config.fsdp)
+    log.info("%s", describe_devices(mesh, model_config))
     if batch_size % microbatches:
         raise ValueError(
             f"batch_size={batch_size} is not divisible by microbatches={microbatches}."
@@ -179,6 +180,7 @@ def train(
                         scalars["mfu"] = (
                             step_flops / step_time / (sharding.num_devices(mesh) * peak)
                         )
+                scalars.update(device_memory_stats())
                 scalars.update(
                     learning_rate=float(schedule(step - 1)),
                     skipped_steps=int(state.skipped_steps),
@@ -304,3 +306,25 @@ def _initial_params(init_checkpoint: str | None, cfg: ModelConfig):
 def _write_operative_config(model_dir: storage.Path) -> None:
     if jax.process_index() == 0:
         storage.write_text(model_dir / "config.gin", gin.operative_config_str())
+
+
+def describe_devices(mesh, cfg: ModelConfig) -> str:
+    """Device kind and count, processes, mesh, attention kernel, peak FLOP/s and memory."""
+    device = jax.local_devices()[0]
+    peak = flops.peak_flops(device.device_kind)
+    stats = device.memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    return (
+        f"{jax.device_count()} x {device.device_kind} ({device.platform}) in "
+        f"{jax.process_count()} process(es); mesh {dict(mesh.shape)}; attention "
+        f"{cfg.attention_impl}; "
+        + (f"peak {peak / 1e12:.0f} TFLOP/s per device (MFU logged); " if peak else "")
+        + (f"{limit / 2**30:.1f} GiB per device for JAX." if limit else "no memory statistics.")
+    )
+
+
+def device_memory_stats() -> dict[str, float]:
+    """This process's first device: memory in use, its peak and the limit in GiB (GPU/TPU)."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    names = {"bytes_in_use": "in_use", "peak_bytes_in_use": "peak", "bytes_limit": "limit"}
+    return {f"device_memory_{v}_gib": stats[k] / 2**30 for k, v in names.items() if k in stats}

@@ -271,7 +271,12 @@ def load_fairseq(path: storage.PathLike, *, head_name: str | None = None) -> Loa
 
     fairseq checkpoints are pickles (argparse arguments included): import only files you trust.
     """
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(
+            'reading fairseq model.pt needs PyTorch: pip install "xlmr-jax[fairseq]"'
+        ) from None
 
     path = storage.as_path(path, "fairseq checkpoint")
     file = path / "model.pt" if path.is_dir() else path

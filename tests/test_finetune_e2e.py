@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 import pytest
+from train_runs import TINY_FINETUNE
 
 from xlmr_jax import cli
 from xlmr_jax.checkpoint import load_model, save_model
@@ -19,21 +20,12 @@ from xlmr_jax.data.formats.squad import MLQA_LANGUAGES
 from xlmr_jax.evaluation.tables import load_results
 from xlmr_jax.model import XLMRoberta, init_params
 
-# A 32-wide, 2-layer model over the 8000-piece test SentencePiece model (8002 ids).
-TINY = [
-    "--gin_file=models/tiny.gin",
-    "--gin.ModelConfig.hidden_size=32",
-    "--gin.ModelConfig.num_heads=2",
-    "--gin.ModelConfig.mlp_dim=64",
-    "--gin.INIT_CHECKPOINT=None",
-]
-
 
 def finetune(capsys, setting: str, model_dir: Path, spm_model: str, data_dir: Path, *extra):
     argv = [
         "finetune",
         f"--gin_file=finetune/{setting}.gin",
-        *TINY,
+        *TINY_FINETUNE,
         f"--gin.SPM_MODEL='{spm_model}'",
         f"--gin.DATA_DIR='{data_dir}'",
         f"--gin.MODEL_DIR='{model_dir}'",

@@ -8,24 +8,17 @@ import statistics
 from pathlib import Path
 
 import pytest
+from train_runs import TINY_FINETUNE
 
 from xlmr_jax import cli
 from xlmr_jax.evaluation.tables import RunResult, load_results
 from xlmr_jax.finetuning.seeds import aggregate
 
-TINY = [
-    "--gin_file=models/tiny.gin",
-    "--gin.ModelConfig.hidden_size=32",
-    "--gin.ModelConfig.num_heads=2",
-    "--gin.ModelConfig.mlp_dim=64",
-    "--gin.INIT_CHECKPOINT=None",
-]
-
 
 @pytest.mark.slow
 def test_three_seeds_report_runs_mean_and_std(tmp_path, capsys, spm_model, data_dir: Path):
     model_dir = tmp_path / "rte"
-    argv = ["finetune", "--gin_file=finetune/glue_rte.gin", *TINY, "--seeds", "3"]
+    argv = ["finetune", "--gin_file=finetune/glue_rte.gin", *TINY_FINETUNE, "--seeds", "3"]
     argv += [f"--gin.SPM_MODEL='{spm_model}'", f"--gin.DATA_DIR='{data_dir}'"]
     argv += [f"--gin.MODEL_DIR='{model_dir}'", "--gin.TrainSpec.split='validation'"]
     argv += ["--gin.Recipe.max_steps=3", "--gin.Recipe.learning_rate=1e-3"]
@@ -65,6 +58,6 @@ def test_aggregate_numbers_and_mismatch():
 
 
 def test_one_seed_is_an_error(capsys):
-    argv = ["finetune", "--gin_file=finetune/glue_rte.gin", *TINY, "--seeds", "1"]
+    argv = ["finetune", "--gin_file=finetune/glue_rte.gin", *TINY_FINETUNE, "--seeds", "1"]
     assert cli.main([*argv, "--gin.MODEL_DIR='/tmp/x'"]) == 2
     assert "--seeds 1: give at least 2" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
+from train_runs import TINY_FINETUNE
 
 from xlmr_jax import cli
 from xlmr_jax.data.formats import FormatError, read_pawsx
@@ -16,13 +17,6 @@ from xlmr_jax.evaluation.tables import load_results
 
 SIB200 = {"en": "eng_Latn", "de": "deu_Latn", "es": "spa_Latn", "fr": "fra_Latn",
           "ja": "jpn_Jpan", "ko": "kor_Hang", "zh": "zho_Hans"}  # fmt: skip
-TINY = [
-    "--gin_file=models/tiny.gin",
-    "--gin.ModelConfig.hidden_size=32",
-    "--gin.ModelConfig.num_heads=2",
-    "--gin.ModelConfig.mlp_dim=64",
-    "--gin.INIT_CHECKPOINT=None",
-]
 
 
 def _pairs(sentences: list[str], n: int, seed: int) -> list[tuple[str, str, int]]:
@@ -108,7 +102,7 @@ def test_pawsx_cross_lingual_end_to_end(tmp_path, capsys, spm_model, sentences):
             _xtreme(data / f"pawsx/dev-{lang}.tsv", dev)
             _xtreme(data / f"pawsx/test-{lang}.tsv", test, labeled=lang != "ja")
     model_dir = tmp_path / "run"
-    argv = ["finetune", "--gin_file=finetune/pawsx_cross_lingual.gin", *TINY]
+    argv = ["finetune", "--gin_file=finetune/pawsx_cross_lingual.gin", *TINY_FINETUNE]
     argv += [f"--gin.SPM_MODEL='{spm_model}'", f"--gin.DATA_DIR='{data}'"]
     argv += [f"--gin.MODEL_DIR='{model_dir}'", "--gin.Recipe.max_steps=4"]
     argv += ["--gin.Recipe.batch_size=16", "--gin.Recipe.learning_rate=1e-3"]

@@ -11,6 +11,15 @@ from pathlib import Path
 import numpy as np
 import orbax.checkpoint as ocp
 
+# Fine-tuning flags for a 32-wide, 2-layer model over the 8000-piece test SentencePiece model.
+TINY_FINETUNE = [
+    "--gin_file=models/tiny.gin",
+    "--gin.ModelConfig.hidden_size=32",
+    "--gin.ModelConfig.num_heads=2",
+    "--gin.ModelConfig.mlp_dim=64",
+    "--gin.INIT_CHECKPOINT=None",
+]
+
 
 def train_command(model_dir: Path, bindings: list[str], *extra: str) -> list[str]:
     flags = [f"--gin.{b.replace(' = ', '=', 1)}" for b in bindings]

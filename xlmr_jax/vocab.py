@@ -317,16 +317,14 @@ def train_sentencepiece(
     with tempfile.TemporaryDirectory() as tmp:  # the trainer writes local files only
         # (then copied to `prefix`, which may be a gs:// URL)
         local = os.path.join(tmp, "spm")
-        _train(
-            itertools.chain([first], it),
-            local,
-            prefix,
-            vocab_size,
-            model_type,
-            character_coverage,
-            input_sentence_size,
-            num_threads,
+        options = dict(
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            input_sentence_size=input_sentence_size,
+            num_threads=num_threads or os.cpu_count() or 1,
         )
+        _train(itertools.chain([first], it), local, prefix, options)
         model = sentencepiece_model_pb2.ModelProto.FromString(open(f"{local}.model", "rb").read())
         model.trainer_spec.model_prefix = prefix  # what training in place would have recorded
         storage.write_bytes(f"{prefix}.model", model.SerializeToString())
@@ -334,26 +332,14 @@ def train_sentencepiece(
     return f"{prefix}.model"
 
 
-def _train(
-    sentences,
-    local_prefix,
-    prefix,
-    vocab_size,
-    model_type,
-    character_coverage,
-    input_sentence_size,
-    num_threads,
-) -> None:
+def _train(sentences, local_prefix: str, prefix: str, options: dict) -> None:
+    """SentencePiece training with XLM-R's fixed settings (train_sentencepiece's docstring)."""
     try:
         spm.SentencePieceTrainer.train(
             sentence_iterator=sentences,
             model_prefix=local_prefix,
-            vocab_size=vocab_size,
-            model_type=model_type,
-            character_coverage=character_coverage,
-            input_sentence_size=input_sentence_size,
+            **options,
             shuffle_input_sentence=True,
-            num_threads=num_threads or os.cpu_count() or 1,
             normalization_rule_name="nmt_nfkc",
             byte_fallback=False,
             unk_id=0,

@@ -36,11 +36,6 @@ from xlmr_jax.vocab import XLMRVocabulary
 
 DATA_DIR_ENV = "XLMR_DATA_DIR"
 Registration = Callable[..., Any]  # register_<benchmark>(data_dir, vocabulary)
-# Sizes a pretrained encoder and the fine-tuned model must share.
-SIZE_FIELDS = (
-    "vocab_size", "hidden_size", "num_layers", "num_heads", "mlp_dim", "max_positions",
-    "type_vocab_size", "pre_layer_norm",
-)  # fmt: skip
 
 
 def check_single_process() -> None:
@@ -115,19 +110,6 @@ def make_trainer(
     for size in (recipe.batch_size, recipe.eval_batch_size):
         sharding.validate_model_on_mesh(model.config, mesh, size, fsdp=mesh_config.fsdp)
     return finetune_trainer(info.kind, model, optimizer, mesh, mesh_config.fsdp)
-
-
-def check_sizes(pretrained: ModelConfig, config: ModelConfig, where: str) -> None:
-    mismatched = {
-        k: (getattr(pretrained, k), getattr(config, k))
-        for k in SIZE_FIELDS
-        if getattr(pretrained, k) != getattr(config, k)
-    }
-    if mismatched:
-        raise ValueError(
-            f"{where} does not match the model config (checkpoint vs config): {mismatched}; "
-            "include the matching gin/models/*.gin"
-        )
 
 
 def place_params(

@@ -36,7 +36,6 @@ from xlmr_jax.finetuning.preprocessors import INPUT_IDS
 from xlmr_jax.finetuning.selection import ModelSelection
 from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe, TrainSpec
-from xlmr_jax.finetuning.steps import HEADS
 from xlmr_jax.training import core
 from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
@@ -340,14 +339,13 @@ def _language_dir(model_dir: storage.Path, step: int) -> storage.Path:
 
 
 def _save(run: _Run, directory: storage.Path, params, info: TaskInfo, meta: dict) -> None:
-    labels = info.labels if info.kind in ("classification", "ner") else None
     save_model(
         directory,
         params,
         run.model_config,
-        head=HEADS[info.kind],
+        head=info.task_kind.head,
         num_labels=info.num_labels,
-        id2label=dict(enumerate(labels)) if labels else None,
+        id2label=info.task_kind.id2label(info),
         spm_path=run.vocab.model_file,
         extra_meta=meta,
         overwrite=True,

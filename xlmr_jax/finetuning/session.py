@@ -28,7 +28,7 @@ from xlmr_jax.finetuning.evaluation import (
 )
 from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe
-from xlmr_jax.finetuning.steps import HEADS, finetune_trainer
+from xlmr_jax.finetuning.steps import finetune_trainer
 from xlmr_jax.model import XLMRoberta, stack_layers
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
@@ -95,7 +95,7 @@ def build_model(config: ModelConfig, info: TaskInfo, vocab: XLMRVocabulary) -> X
             f"the vocabulary has {vocab.vocab_size} ids but the model only "
             f"{config.vocab_size} embedding rows ({vocab.model_file})"
         )
-    return XLMRoberta(config, HEADS[info.kind], info.num_labels)
+    return XLMRoberta(config, info.task_kind.head, info.num_labels)
 
 
 def make_trainer(
@@ -109,7 +109,7 @@ def make_trainer(
     mesh = sharding.make_mesh(mesh_config)
     for size in (recipe.batch_size, recipe.eval_batch_size):
         sharding.validate_model_on_mesh(model.config, mesh, size, fsdp=mesh_config.fsdp)
-    return finetune_trainer(info.kind, model, optimizer, mesh, mesh_config.fsdp)
+    return finetune_trainer(info.task_kind, model, optimizer, mesh, mesh_config.fsdp)
 
 
 def place_params(

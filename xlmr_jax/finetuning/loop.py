@@ -227,8 +227,7 @@ def _finetune_one(
             if end.preempted:
                 raise _Preempted
     finally:
-        checkpoints.close()
-        writer.close()
+        core.close_run(checkpoints, writer)
     step = int(state.step)
     log.info("Trained %d steps; selected %s.", step, selection.to_dict()["joint"])
     if test is None and all(set(selected_dev[m]) >= set(dev.languages) for m in recipe.selection):

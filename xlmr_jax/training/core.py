@@ -111,7 +111,8 @@ def run_steps(
     nonfinite_dir: storage.Path | None = None,
 ) -> LoopEnd:
     """Steps from `state.step` + 1 to `last_step`; checkpoints hold `data.state()` and
-    `loop_state()` (e.g. model selection), so a resumed run continues exactly.
+    `loop_state()` (e.g. model selection), so a resumed run continues exactly. The caller waits
+    for the last save and closes `checkpoints` and `writer` (`close_run`).
 
     nonfinite_dir: raise on a step whose loss or gradients are not finite (metrics["finite"]),
     writing its batch there; None leaves non-finite steps to the step function (skipped).
@@ -137,10 +138,17 @@ def run_steps(
             if preempted or stop:
                 break
     finally:
-        checkpoints.wait()
         preemption.restore()
     end.state = state
     return end
+
+
+def close_run(checkpoints: TrainCheckpoints, writer: MetricWriter) -> None:
+    """Waits for the last save, then closes; a failing wait is the error reported (nothing
+    after it runs, so a later failure cannot hide which save failed)."""
+    checkpoints.wait()
+    checkpoints.close()
+    writer.close()
 
 
 def _raise_nonfinite(directory: storage.Path, step: int, batch: dict) -> None:

@@ -150,8 +150,7 @@ def train(
             nonfinite_dir=model_dir if on_nonfinite == "stop" else None,
         )
     finally:
-        checkpoints.close()
-        writer.close()
+        core.close_run(checkpoints, writer)
     state, result.preempted = end.state, end.preempted
     result.step, result.state = int(state.step), state
     if export_model and result.step == total_steps:

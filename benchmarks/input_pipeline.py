@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import json
 import os
 import platform
@@ -25,9 +24,8 @@ import jax
 import seqio
 
 from xlmr_jax import storage
-from xlmr_jax.config import PAD_ID
 from xlmr_jax.data import cache
-from xlmr_jax.data.masking import MaskingConfig, mask_tokens
+from xlmr_jax.data.masking import MaskIds, bind_masking
 from xlmr_jax.data.pipeline import PretrainPipeline
 from xlmr_jax.data.sample_corpus import write_sample_corpus
 from xlmr_jax.data.sentence_sampling import sample_sentences
@@ -134,19 +132,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     if args.gcs:
         results["batches_from_gcs"] = batches_from_gcs(args, work, name, batches)
 
-    cfg = MaskingConfig()
-    low, high = vocab.random_token_range
-    mask = jax.jit(
-        functools.partial(
-            mask_tokens,
-            mask_id=vocab.mask_id,
-            pad_id=PAD_ID,
-            special_ids=vocab.special_ids,
-            vocab_low=low,
-            vocab_high=high,
-            max_predictions=cfg.max_predictions(512),
-        )
-    )
+    mask = jax.jit(bind_masking(MaskIds.of(vocab), 512))
     jax.block_until_ready(mask(jax.random.key(0), batches[0]))  # compile
     with Clock() as clock:
         for step, ids in enumerate(batches):

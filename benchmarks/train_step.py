@@ -175,27 +175,12 @@ def host_batches(shape: Shape, count: int, seed: int = 0) -> list[dict[str, Any]
 
 
 def _mask_fn(shape: Shape):
-    """xlmr_jax.data.masking.mask_tokens bound to this vocabulary, and its slot count M."""
-    import functools
-    import inspect
+    """xlmr_jax's masking bound to this vocabulary, and its slot count M."""
+    from xlmr_jax.data.masking import MaskIds, MaskingConfig, bind_masking
 
-    from xlmr_jax.data import masking
-
-    if hasattr(masking, "max_predictions_for"):
-        slots = masking.max_predictions_for(shape.seq_len)
-    else:
-        slots = masking.MaskingConfig().max_predictions(shape.seq_len)
-    kwargs = dict(
-        mask_id=shape.mask_id,
-        pad_id=PAD_ID,
-        special_ids=SPECIAL_IDS,
-        vocab_low=len(SPECIAL_IDS),
-        vocab_high=shape.mask_id,
-        max_predictions=slots,
-    )
-    accepted = inspect.signature(masking.mask_tokens).parameters
-    kwargs = {k: v for k, v in kwargs.items() if k in accepted}
-    return functools.partial(masking.mask_tokens, **kwargs), slots
+    ids = MaskIds(shape.mask_id, PAD_ID, SPECIAL_IDS, len(SPECIAL_IDS), shape.mask_id)
+    mask_fn = bind_masking(ids, shape.seq_len)
+    return mask_fn, MaskingConfig().max_predictions(shape.seq_len)
 
 
 def setup_ours(shape: Shape, spec: dict, batches: list[dict]):
@@ -239,7 +224,7 @@ def setup_ours(shape: Shape, spec: dict, batches: list[dict]):
     }
     extras = {
         "compile_seconds": lambda: trainer.compile_seconds,
-        "hlo_text": lambda: trainer._compiled_train.as_text(),
+        "hlo_text": lambda: trainer.compiled_train.as_text(),
     }
     return step, facts, extras
 

@@ -13,6 +13,7 @@ import seqio
 from xlmr_jax.data.corpus_stats import corpus_stats, sizes
 from xlmr_jax.data.languages import resolve_languages
 from xlmr_jax.data.mixing import DEFAULT_ALPHA, mixing_rates
+from xlmr_jax.data.mixture import PretrainMixture
 from xlmr_jax.data.preprocessors import FEATURE, pack_blocks, tokenize_sentences
 from xlmr_jax.data.sources import (
     DEFAULT_VALIDATION_FRACTION,
@@ -79,8 +80,15 @@ def register_cc100(
             output_features=output_features,
             preprocessors=preprocessors,
         )
-    tasks = [(task_name(name, lang), rates if lazy else rates(lang)) for lang in files]
-    _add(seqio.MixtureRegistry, name, tasks)
+    _add(
+        seqio.MixtureRegistry,
+        name,
+        [(task_name(name, lang), rates if lazy else rates(lang)) for lang in files],
+        mixture_cls=PretrainMixture,
+        languages={task_name(name, lang): lang for lang in files},
+        tokens_per_sample=tokens_per_sample,
+        vocabulary=vocab,
+    )
     logger.info("Registered %s: %d languages, alpha=%s by %s.", name, len(files), alpha, size_unit)
     return name
 

@@ -10,7 +10,7 @@ import gin
 import pytest
 
 from xlmr_jax import gin_utils
-from xlmr_jax.config import parameter_counts
+from xlmr_jax.config import PRESETS, SIZE_FIELDS, parameter_counts
 from xlmr_jax.data.cc100 import language_set
 from xlmr_jax.data.languages import (
     WIKI100_LANGUAGES,
@@ -95,3 +95,26 @@ def test_named_language_lists():
     assert resolve_languages(None) is None
     with pytest.raises(ValueError, match="named list|set size"):
         resolve_languages("en,,fr")
+
+
+RUNS = sorted((gin_utils.package_gin_dir() / "pretrain").glob("*.gin"))
+
+
+@pytest.mark.parametrize("path", RUNS, ids=lambda p: p.stem)
+def test_every_pretraining_run_parses_with_its_includes(path):
+    config, _, alpha = _operative(path)
+    assert config.vocab_size > 0 and 0 < alpha <= 1
+
+
+@pytest.mark.parametrize("name", ["base", "large", "xl", "xxl"])
+def test_model_gin_files_are_the_presets(name):
+    """gin/models/<name>.gin and config.PRESETS[name] give the same sizes (issue 12)."""
+    gin_utils.parse([f"models/{name}.gin"], [])
+    try:
+        config = gin.query_parameter("%MODEL_CONFIG").scoped_configurable_fn()
+    finally:
+        gin.clear_config()
+    preset = PRESETS[name]
+    assert {k: getattr(config, k) for k in SIZE_FIELDS} == {
+        k: getattr(preset, k) for k in SIZE_FIELDS
+    }

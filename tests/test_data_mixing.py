@@ -12,7 +12,7 @@ from scipy import stats
 from xlmr_jax.cli import main
 from xlmr_jax.data.cc100 import XNLI_LANGUAGES, cc100_sizes, cc100_table, language_set
 from xlmr_jax.data.mixing import mixing_rates
-from xlmr_jax.data.pipeline import mixture_tasks, task_language
+from xlmr_jax.data.mixture import get_pretrain_mixture
 from xlmr_jax.data.sample_corpus import write_sample_corpus
 from xlmr_jax.data.sampling import LanguageSampler
 from xlmr_jax.tasks.pretrain import register_cc100
@@ -85,8 +85,8 @@ def test_sampled_languages_follow_q(corpus, spm_model, alpha):
     path, lines = corpus
     assert len(lines) >= 50
     name = register_cc100(path, spm_model, name=f"mix{alpha}", alpha=alpha, validation_fraction=0)
-    tasks, rates = mixture_tasks(name)
-    langs = [task_language(t) for t in tasks]
+    mixture = get_pretrain_mixture(name)
+    rates, langs = mixture.rates, mixture.languages
     total = sum(lines.values())
     q = np.array([(lines[lang] / total) ** alpha for lang in langs])
     q /= q.sum()

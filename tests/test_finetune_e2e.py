@@ -113,7 +113,7 @@ def test_ner_english_to_nl_es_de_with_both_selections(tmp_path, capsys, spm_mode
         spm_model,
         data_dir,
         "--gin.Recipe.max_steps=6",
-        "--gin.Recipe.eval_every_steps=3",
+        "--gin.Recipe.eval_every=3",
         "--gin.Recipe.selection=['joint', 'per_language']",
     )
     assert "| conll (dev) | en | nl | es | de | avg |" in out
@@ -215,7 +215,7 @@ def test_glue_rte_from_an_init_checkpoint(tmp_path, capsys, spm_model, data_dir)
     out = finetune(
         capsys, "glue_rte", model_dir, "", data_dir, f"--gin.INIT_CHECKPOINT='{tmp_path / 'mlm'}'",
         "--gin.SPM_MODEL=None", "--gin.Recipe.learning_rate=0.0", "--gin.Recipe.max_steps=4",
-        "--gin.Recipe.eval_every_steps=2", "--gin.Recipe.selection=['joint', 'per_language']",
+        "--gin.Recipe.eval_every=2", "--gin.Recipe.selection=['joint', 'per_language']",
         *test,
     )  # fmt: skip
     assert "| glue (dev) | rte | avg |" in out

@@ -12,8 +12,8 @@ import tensorflow_datasets as tfds
 from xlmr_jax import gin_utils
 from xlmr_jax.data.formats import read_conll, read_glue, read_xnli_tsv
 from xlmr_jax.finetuning import session
+from xlmr_jax.finetuning.epochs import epoch_dataset
 from xlmr_jax.finetuning.evaluation import task_source
-from xlmr_jax.finetuning.loop import epoch_dataset
 from xlmr_jax.finetuning.ner import NER_LABELS
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe, TrainSpec
 from xlmr_jax.tasks.glue import register_glue

@@ -144,7 +144,7 @@ def test_pretrain_resume_export_finetune_score(bucket, data_dir, gcs):
          "--gin.ModelConfig.vocab_size=2002", f"--gin.INIT_CHECKPOINT='{straight}/model'",
          f"--gin.DATA_DIR='{bucket}/benchmarks'", f"--gin.MODEL_DIR='{finetuned}'",
          "--gin.TrainSpec.split='validation'", "--gin.TEST=None", "--gin.Recipe.max_steps=4",
-         "--gin.Recipe.eval_every_steps=4")  # fmt: skip
+         "--gin.Recipe.eval_every=4")  # fmt: skip
     evaluation = json.loads((storage.as_path(finetuned) / "evaluation.json").read_text())
     row = evaluation["joint"]["rte"]
     assert row["examples"] == 277 and row["predictions"].startswith(finetuned)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +75,37 @@ def saved_params(model_dir: Path, step: int) -> dict[str, np.ndarray]:
 
     visit("", tree["params"])
     return flat
+
+
+def kill_inside_save(proc: subprocess.Popen, checkpoints: Path, last_step: int) -> str | None:
+    """SIGKILLs `proc` inside a save of a step before `last_step`, once one step is saved.
+
+    The kill lands at an observed point: the process is frozen (SIGSTOP) and a save's
+    temporary directory is seen while it is; a save that completed before the freeze is let go
+    (SIGCONT) and the next one is awaited. Returns the interrupted directory's name, or None if
+    the run ended first.
+    """
+    while proc.poll() is None:
+        if _complete_steps(checkpoints) and _partial_saves(checkpoints, last_step):
+            proc.send_signal(signal.SIGSTOP)
+            partial = _partial_saves(checkpoints, last_step)
+            if partial:
+                proc.kill()
+                proc.wait()
+                return partial[0]
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.001)  # a polling interval; nothing depends on its length
+    return None
+
+
+def _complete_steps(checkpoints: Path) -> list[int]:
+    return sorted(int(p.name) for p in checkpoints.glob("*") if p.name.isdigit())
+
+
+def _partial_saves(checkpoints: Path, last_step: int) -> list[str]:
+    """Orbax's temporary directories (`<step>.orbax-checkpoint-tmp-*`) of steps < last_step."""
+    return [
+        p.name
+        for p in checkpoints.glob("*.orbax-checkpoint-tmp*")
+        if int(p.name.split(".")[0]) < last_step
+    ]

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from xlmr_jax import storage
+from xlmr_jax import storage, trees
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.inputs import validate_input_ids
 from xlmr_jax.model import HEADS, XLMRoberta, unstack_layers
@@ -82,20 +82,17 @@ def check_params(params: Mapping, config: ModelConfig, head: str, num_labels: in
 
     `params` is a nested tree whose leaves have `.shape` (arrays or orbax metadata).
     """
-    expected = expected_shapes(config, head, num_labels)
     found = {
         k: tuple(v.shape) for k, v in traverse_util.flatten_dict(dict(params), sep="/").items()
     }
+    diff = trees.compare(expected_shapes(config, head, num_labels), found)
     problems = []
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    if missing:
-        problems.append(f"missing parameters {missing}")
-    if unexpected:
-        problems.append(f"unexpected parameters {unexpected}")
-    for key in sorted(set(expected) & set(found)):
-        if expected[key] != found[key]:
-            problems.append(f"{key}: config expects shape {expected[key]}, found {found[key]}")
+    if diff.missing:
+        problems.append(f"missing parameters {diff.missing}")
+    if diff.unexpected:
+        problems.append(f"unexpected parameters {diff.unexpected}")
+    for key, expected, shape in diff.mismatched:
+        problems.append(f"{key}: config expects shape {expected}, found {shape}")
     if problems:
         sizes = (
             f"vocab_size={config.vocab_size}, hidden_size={config.hidden_size}, "

@@ -126,10 +126,25 @@ def preset(name: str) -> ModelConfig:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(PRESETS)}.") from None
 
 
-@gin.configurable
-def model_config(name: str = "base", **overrides: Any) -> ModelConfig:
-    """A preset with overrides; the gin entry point (`gin/models/*.gin`)."""
-    return preset(name).replace(**overrides)
+# Sizes a model checkpoint and the config that loads it must share (the parameters' shapes).
+SIZE_FIELDS = (
+    "vocab_size", "hidden_size", "num_layers", "num_heads", "mlp_dim", "max_positions",
+    "type_vocab_size", "pre_layer_norm",
+)  # fmt: skip
+
+
+def check_same_sizes(saved: ModelConfig, config: ModelConfig, where: str) -> None:
+    """Raises naming the fields where a checkpoint's config (`saved`) differs from `config`."""
+    mismatched = {
+        k: (getattr(saved, k), getattr(config, k))
+        for k in SIZE_FIELDS
+        if getattr(saved, k) != getattr(config, k)
+    }
+    if mismatched:
+        raise ValueError(
+            f"{where} does not match the model config (checkpoint vs config): {mismatched}; "
+            "include the matching gin/models/*.gin"
+        )
 
 
 def parameter_counts(cfg: ModelConfig) -> dict[str, int]:

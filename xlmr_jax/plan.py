@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xlmr_jax import flops, sharding, targets
 from xlmr_jax.config import ModelConfig
-from xlmr_jax.data.masking import MaskingConfig, mask_tokens
+from xlmr_jax.data.masking import MaskIds, MaskingConfig, bind_masking
 from xlmr_jax.model import XLMRoberta
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.train_step import StepConfig
@@ -191,20 +191,7 @@ def _compiler_name(target: targets.Target, mesh) -> str:
 
 def _trainer(cfg, mesh_config, mesh, seq_len: int, microbatches: int):
     """The pretraining Trainer for XLM-R's vocabulary layout (planning needs no vocabulary)."""
-    max_predictions = MaskingConfig().max_predictions(seq_len)
-
-    def mask_fn(key, ids):
-        return mask_tokens(
-            key,
-            ids,
-            mask_id=_MASK_ID,
-            pad_id=cfg.pad_id,
-            special_ids=(0, 1, 2, 3),
-            vocab_low=_FIRST_REAL_ID,
-            vocab_high=_MASK_ID,
-            max_predictions=max_predictions,
-        )
-
+    mask_fn = bind_masking(MaskIds.fairseq_layout(_MASK_ID + 1), seq_len)
     optimizer = make_optimizer(learning_rate_schedule(total_steps=2, warmup_steps=1))
     step_config = StepConfig(microbatches=microbatches)
     return mlm_trainer(XLMRoberta(cfg), optimizer, mesh, mask_fn, step_config, mesh_config.fsdp)

@@ -34,6 +34,9 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     from xlmr_jax.finetuning.loop import finetune
 
     result = finetune()
+    if result.preempted:
+        print(f"preempted: checkpoint saved in {result.model_dir}; run again to continue")
+        return 0
     print(result.table)
     print(f"results: {result.model_dir / 'results.json'}")
     return 0

@@ -36,7 +36,7 @@ except ModuleNotFoundError as e:  # an optional extra
     ) from e
 
 from xlmr_jax.data import cache
-from xlmr_jax.data.pipeline import mixture_tasks
+from xlmr_jax.data.mixture import get_pretrain_mixture
 from xlmr_jax.data.sources import SPLITS
 
 TOTALS = ("files", "blocks", "tokens")
@@ -51,7 +51,7 @@ def build_cache_with_beam(
     beam_args: pipeline options, e.g. ["--runner=DirectRunner", "--direct_num_workers=2"].
     Returns files, blocks and tokens over all parts, kept ones included.
     """
-    tasks, _ = mixture_tasks(register())
+    tasks = get_pretrain_mixture(register()).tasks
     # What each split's index lists now, read once here: the first worker to re-pack a file
     # removes the index, and the others must still keep their unchanged parts.
     elements = []

@@ -112,3 +112,61 @@ def mask_tokens(
         "masked_targets": jnp.where(valid, targets, pad_id).astype(jnp.int32),
         "masked_weights": valid.astype(jnp.float32),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskIds:
+    """The ids masking needs from a vocabulary: `<mask>`, `<pad>`, the specials never chosen,
+    and the real pieces [vocab_low, vocab_high) that random replacements come from."""
+
+    mask_id: int
+    pad_id: int
+    special_ids: tuple[int, ...]
+    vocab_low: int
+    vocab_high: int
+
+    @classmethod
+    def of(cls, vocab) -> MaskIds:
+        """An `XLMRVocabulary`'s ids."""
+        low, high = vocab.random_token_range
+        return cls(vocab.mask_id, vocab.pad_id, tuple(vocab.special_ids), low, high)
+
+    @classmethod
+    def fairseq_layout(cls, vocab_size: int) -> MaskIds:
+        """fairseq's layout without a SentencePiece model (planning, tests, benchmarks):
+        ids 0-3 are `<s>`, `<pad>`, `</s>`, `<unk>`, and `<mask>` is the last id."""
+        mask_id = vocab_size - 1
+        return cls(mask_id, 1, (0, 1, 2, 3, mask_id), 4, mask_id)
+
+
+def bind_masking(
+    ids: MaskIds,
+    length: int,
+    config: MaskingConfig | None = None,
+    word_starts: jax.Array | None = None,
+):
+    """`mask_tokens` bound to a vocabulary's ids, the objective's rates and the slot count for
+    rows of `length`: a `(key, input_ids) -> masked` function. word_starts (bool per id)
+    switches on whole-word masking (`config.whole_word_masking`)."""
+    config = config or MaskingConfig()
+    if config.whole_word_masking and word_starts is None:
+        raise ValueError("whole-word masking needs the vocabulary's word_starts")
+    starts_by_id = word_starts if config.whole_word_masking else None
+
+    def mask_fn(key: jax.Array, input_ids: jax.Array) -> dict[str, jax.Array]:
+        return mask_tokens(
+            key,
+            input_ids,
+            mask_id=ids.mask_id,
+            pad_id=ids.pad_id,
+            special_ids=ids.special_ids,
+            vocab_low=ids.vocab_low,
+            vocab_high=ids.vocab_high,
+            mask_prob=config.mask_prob,
+            leave_unmasked_prob=config.leave_unmasked_prob,
+            random_token_prob=config.random_token_prob,
+            max_predictions=config.max_predictions(length),
+            word_starts=None if starts_by_id is None else starts_by_id[input_ids],
+        )
+
+    return mask_fn

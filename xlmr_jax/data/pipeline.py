@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import functools
 import hashlib
 import json
 import logging
@@ -32,32 +31,10 @@ import seqio
 from xlmr_jax import host_env
 from xlmr_jax.config import PAD_ID
 from xlmr_jax.data import cache
-from xlmr_jax.data.preprocessors import pack_blocks
+from xlmr_jax.data.mixture import PretrainMixture, get_pretrain_mixture
 from xlmr_jax.data.sampling import LanguageSampler, epoch_rows
 
 logger = logging.getLogger(__name__)
-
-
-def task_language(task: seqio.Task) -> str:
-    """The CC-100 code a corpus task reads (its files' language)."""
-    return task.source.files[0].lang
-
-
-def tokens_per_sample(task: seqio.Task) -> int:
-    """The block length of a task's pack_blocks preprocessor."""
-    for p in task.preprocessors:
-        if isinstance(p, functools.partial) and p.func is pack_blocks:
-            return p.keywords.get("tokens_per_sample", 512)
-    raise ValueError(f"Task {task.name} has no pack_blocks preprocessor.")
-
-
-def mixture_tasks(mixture: str | seqio.Mixture) -> tuple[tuple[seqio.Task, ...], tuple[float, ...]]:
-    """A mixture's tasks in name order (the language ids) and their normalized rates."""
-    mix = seqio.get_mixture_or_task(mixture) if isinstance(mixture, str) else mixture
-    if isinstance(mix, seqio.Task):
-        return (mix,), (1.0,)
-    rates = [mix.get_rate(t) for t in mix.tasks]
-    return tuple(mix.tasks), tuple(r / sum(rates) for r in rates)
 
 
 @gin.configurable
@@ -73,7 +50,7 @@ class PretrainPipeline:
 
     def __init__(
         self,
-        mixture: str | seqio.Mixture = gin.REQUIRED,
+        mixture: str | PretrainMixture = gin.REQUIRED,
         global_batch_size: int = gin.REQUIRED,
         *,
         seed: int = 0,
@@ -84,7 +61,8 @@ class PretrainPipeline:
         prefetch: int = 2,
     ):
         host_env.hide_accelerators_from_tensorflow()
-        self.tasks, self.rates = mixture_tasks(mixture)
+        mixture = get_pretrain_mixture(mixture)
+        self.tasks, self.rates = tuple(mixture.tasks), mixture.rates
         self.shard_info = shard_info or seqio.ShardInfo(jax.process_index(), jax.process_count())
         if global_batch_size % self.shard_info.num_shards:
             raise ValueError(
@@ -93,11 +71,8 @@ class PretrainPipeline:
             )
         self.global_batch_size = global_batch_size
         self.host_batch_size = global_batch_size // self.shard_info.num_shards
-        self.languages = tuple(task_language(t) for t in self.tasks)
-        lengths = {tokens_per_sample(t) for t in self.tasks}
-        if len(lengths) != 1:
-            raise ValueError(f"The mixture's tasks pack to different lengths: {sorted(lengths)}.")
-        self.tokens_per_sample = lengths.pop()
+        self.languages = mixture.languages
+        self.tokens_per_sample = mixture.tokens_per_sample
         if build_cache is None:
             build_cache = self.shard_info.num_shards == 1
         get_blocks = cache.build_cache if build_cache else cache.load_cache

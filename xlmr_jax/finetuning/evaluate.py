@@ -17,7 +17,6 @@ from xlmr_jax.checkpoint import load_model
 from xlmr_jax.finetuning import reporting, session
 from xlmr_jax.finetuning.loop import FinetuneResult
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe
-from xlmr_jax.finetuning.steps import HEADS
 from xlmr_jax.model import XLMRoberta
 from xlmr_jax.vocab import XLMRVocabulary
 
@@ -54,7 +53,7 @@ def evaluate_checkpoint(
     spec = spec.restrict(languages) if languages else spec
     info = session.common_info(list(spec.tasks().values()))
     labels = tuple(loaded.id2label[i] for i in sorted(loaded.id2label)) if loaded.id2label else None
-    expected = (HEADS[info.kind], info.num_labels, info.labels if labels else None)
+    expected = (info.task_kind.head, info.num_labels, info.labels if labels else None)
     if (loaded.head, loaded.num_labels, labels) != expected:
         raise ValueError(
             f"{checkpoint} has head {loaded.head} with {loaded.num_labels} labels {labels}, but "

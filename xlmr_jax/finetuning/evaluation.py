@@ -1,9 +1,8 @@
 """Evaluate a model on one task split: predictions per gold record and the official metrics.
 
 Features are batched by length (a few padded shapes), run through `predict` (a jitted eval step)
-and mapped back to the reader's records: a class or value per example, one IOB2 tag per word (from each word's
-first sub-token, over all windows of the sentence), or an answer span per question (n-best
-decoding over its windows, evaluation/qa.py). Metrics come from evaluation/metrics.py.
+and mapped back to the reader's records by the task kind (finetuning/kinds: a class or value per
+example, an IOB2 tag per word, an answer span per question), which also scores them.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ import seqio
 import tqdm
 
 from xlmr_jax.config import PAD_ID
-from xlmr_jax.evaluation.metrics import classification_scores, conlleval, qa_scores
-from xlmr_jax.evaluation.qa import decode_answers
 from xlmr_jax.finetuning.batching import PAD_VALUES, WEIGHT, sorted_batches
 from xlmr_jax.finetuning.preprocessors import INPUT_IDS
 from xlmr_jax.finetuning.sources import RecordSource, TaskInfo
@@ -27,8 +24,6 @@ EVAL_SHAPES = 4  # evaluation batches are padded to a multiple of max_length / E
 PredictFn = Callable[[dict[str, np.ndarray]], dict]
 # (task, split, batch size, length) -> its evaluation batches, reused by later evaluations.
 BatchCache = MutableMapping[tuple[str, str, int, int], list[dict[str, np.ndarray]]]
-# Feature fields the decoding needs besides the model outputs.
-_KEPT = {"ner": ("word_index",), "qa": ("offsets", "context_mask")}
 _LOGITS = ("start_logits", "end_logits")
 
 
@@ -80,7 +75,7 @@ def run_features(
     Token axes are padded back to `max_length`; QA logits of padding tokens are -inf, so span
     decoding does not depend on how a batch was padded.
     """
-    kind = task_source(task).info.kind
+    kind = task_source(task).info.task_kind
     columns: dict[str, list] = {}
     batches = eval_batches(task, split, batch_size, max_length, cache)
     for batch in tqdm.tqdm(batches, desc=f"{task.name} {split}", unit="batch", leave=False):
@@ -90,7 +85,7 @@ def run_features(
         outputs = {
             k: np.where(padding, -np.inf, v) if k in _LOGITS else v for k, v in outputs.items()
         }
-        fields = {"index": batch["index"], **{k: batch[k] for k in _KEPT.get(kind, ())}}
+        fields = {"index": batch["index"], **{k: batch[k] for k in kind.decode_fields}}
         for name, values in {**fields, **outputs}.items():
             columns.setdefault(name, []).append(
                 _pad_tokens(name, np.asarray(values)[real], max_length)
@@ -121,62 +116,7 @@ def evaluate_task(
     info = task_source(task).info
     records = task_source(task).records(split)
     features = run_features(task, split, predict, batch_size, max_length, cache)
-    decode = {"ner": _decode_ner, "qa": _decode_qa}.get(info.kind, _decode_labels)
-    predictions = decode(info, records, features)
-    return TaskEvaluation(
-        task_name, split, info, records, predictions, _score(info, records, predictions)
-    )
-
-
-def _decode_labels(info: TaskInfo, records: list, features: dict) -> list:
-    predictions = [None] * len(records)
-    for index, value in zip(features["index"], features["prediction"]):
-        predictions[index] = value.item()
-    _check_complete(predictions)
-    return predictions
-
-
-def _decode_ner(info: TaskInfo, records: list, features: dict) -> list:
-    predictions = [[None] * len(r.tokens) for r in records]
-    for index, word_index, tags in zip(
-        features["index"], features["word_index"], features["prediction"]
-    ):
-        for word, tag in zip(word_index, tags):
-            if word >= 0:
-                predictions[index][word] = info.labels[tag]
-    for sentence in predictions:
-        _check_complete(sentence)
-    return [tuple(sentence) for sentence in predictions]
-
-
-def _decode_qa(info: TaskInfo, records: list, features: dict) -> list:
-    answers = decode_answers(
-        [records[i].id for i in features["index"]],
-        features["start_logits"],
-        features["end_logits"],
-        features["offsets"],
-        features["context_mask"].astype(bool),
-        {r.id: r.context for r in records},
-    )
-    return [answers.get(r.id) for r in records]
-
-
-def _check_complete(predictions: list) -> None:
-    if any(p is None for p in predictions):
-        missing = sum(p is None for p in predictions)
-        raise ValueError(f"{missing} of {len(predictions)} items got no prediction (a bug)")
-
-
-def _score(info: TaskInfo, records: list, predictions: list) -> dict[str, float]:
-    """The benchmark's metrics; empty for unlabeled files (test sets without labels)."""
-    if info.kind == "ner":
-        return conlleval([r.tags for r in records], predictions).overall.as_dict()
-    if info.kind == "qa":
-        if not all(r.answers for r in records):
-            return {}
-        gold = {r.id: [a.text for a in r.answers] for r in records}
-        lang = info.metric_language if info.metric_benchmark == "mlqa" else None
-        return qa_scores(gold, dict(zip(gold, predictions)), lang)
-    if any(r.label is None for r in records):
-        return {}
-    return classification_scores(info.metric_benchmark, [r.label for r in records], predictions)
+    kind = info.task_kind
+    predictions = kind.decode(info, records, features)
+    metrics = kind.score(info, records, predictions)
+    return TaskEvaluation(task_name, split, info, records, predictions, metrics)

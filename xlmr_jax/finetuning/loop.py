@@ -1,6 +1,6 @@
 """The fine-tuning loop: train on a setting's tasks, select on dev, evaluate, report.
 
-Every epoch (or every `eval_every_steps`) the model is evaluated on every dev language; the
+Every epoch (or every `eval_every` steps) the model is evaluated on every dev language; the
 best average (joint) and/or best per-language evaluations are saved as model checkpoints
 (`best/`, `per_language/step_<n>/`, loadable with `xlmr eval`), early stopping watches the
 average, and the selected checkpoints are finally evaluated on the test spec (or, without one,
@@ -14,19 +14,18 @@ import dataclasses
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import gin
 import jax
 import seqio
-import tensorflow as tf
 
 from xlmr_jax import host_env, sharding, storage
 from xlmr_jax.checkpoint import load_model, save_model
-from xlmr_jax.config import ModelConfig
+from xlmr_jax.config import ModelConfig, check_same_sizes
 from xlmr_jax.evaluation.tables import RunResult
 from xlmr_jax.finetuning import reporting, session
-from xlmr_jax.finetuning.batching import batches
+from xlmr_jax.finetuning.epochs import EpochBatches
 from xlmr_jax.finetuning.evaluation import (
     BatchCache,
     TaskEvaluation,
@@ -37,7 +36,8 @@ from xlmr_jax.finetuning.preprocessors import INPUT_IDS
 from xlmr_jax.finetuning.selection import ModelSelection
 from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe, TrainSpec
-from xlmr_jax.finetuning.steps import HEADS
+from xlmr_jax.training import core
+from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.summaries import MetricWriter
@@ -46,7 +46,6 @@ from xlmr_jax.training.trainer import Trainer
 from xlmr_jax.vocab import XLMRVocabulary
 
 log = logging.getLogger(__name__)
-LOG_EVERY_STEPS = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +53,11 @@ class FinetuneResult:
     model_dir: storage.Path
     results: dict[str, RunResult]  # selection mode -> final results
     table: str  # results.md
+    preempted: bool = False  # SIGTERM: a checkpoint is saved; run again to continue
+
+
+class _Preempted(Exception):
+    """SIGTERM stopped a model's training after saving; the run reports nothing yet."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,30 +111,40 @@ def finetune(
         setting,
         profile_steps,
     )
-    if not train.one_model_per_language:
-        results, details = _finetune_one(run, model_dir, train, train.task_names(), dev, test)
-    else:
-        parts = [
-            _finetune_one(
-                run,
-                model_dir / lang,
-                train,
-                train.task_names([lang]),
-                dev.restrict([lang]),
-                test.restrict([lang]) if test else None,
-            )
-            for lang in train.languages
-        ]
-        results = {
-            mode: dataclasses.replace(
-                result, metrics={k: v for r, _ in parts for k, v in r[mode].metrics.items()}
-            )
-            for mode, result in parts[0][0].items()
-        }
-        details = {mode: {k: v for _, d in parts for k, v in d[mode].items()} for mode in results}
+    try:
+        results, details = _finetune_all(run, model_dir, train, dev, test)
+    except _Preempted:
+        return FinetuneResult(model_dir, {}, "", preempted=True)
     table = reporting.write_report(model_dir, results, details)
     storage.write_text(model_dir / "config.gin", gin.operative_config_str())
     return FinetuneResult(model_dir, results, table)
+
+
+def _finetune_all(
+    run: _Run, model_dir: storage.Path, train: TrainSpec, dev: EvalSpec, test: EvalSpec | None
+) -> tuple[dict[str, RunResult], dict[str, dict]]:
+    """One model, or one per language with their results merged."""
+    if not train.one_model_per_language:
+        return _finetune_one(run, model_dir, train, train.task_names(), dev, test)
+    parts = [
+        _finetune_one(
+            run,
+            model_dir / lang,
+            train,
+            train.task_names([lang]),
+            dev.restrict([lang]),
+            test.restrict([lang]) if test else None,
+        )
+        for lang in train.languages
+    ]
+    results = {
+        mode: dataclasses.replace(
+            result, metrics={k: v for r, _ in parts for k, v in r[mode].metrics.items()}
+        )
+        for mode, result in parts[0][0].items()
+    }
+    details = {mode: {k: v for _, d in parts for k, v in d[mode].items()} for mode in results}
+    return results, details
 
 
 def _finetune_one(
@@ -153,8 +167,8 @@ def _finetune_one(
     counts = {name: _count_features(name, train.split, recipe.max_length) for name in train_names}
     cache: BatchCache = {}
     _prepare_evaluation(dev, final, recipe, cache)
-    total_steps = session.steps_per_epoch(sum(counts.values()), recipe.batch_size)
-    total_steps *= recipe.num_epochs
+    steps_per_epoch = session.steps_per_epoch(sum(counts.values()), recipe.batch_size)
+    total_steps = steps_per_epoch * recipe.num_epochs
     total_steps = min(total_steps, recipe.max_steps or total_steps)
     schedule = learning_rate_schedule(
         total_steps,
@@ -167,17 +181,26 @@ def _finetune_one(
     state = trainer.init_state(recipe.seed)
     if run.init_checkpoint:
         pretrained = load_model(run.init_checkpoint)
-        session.check_sizes(pretrained.config, run.model_config, run.init_checkpoint)
+        check_same_sizes(pretrained.config, run.model_config, run.init_checkpoint)
         state = session.place_params(trainer, state, pretrained.params, ("embeddings", "encoder"))
     log.info("Fine-tuning %s on %s for %d steps.", model_dir, list(train_names), total_steps)
 
     selection = ModelSelection(dev.languages, recipe.patience)
+    data = EpochBatches(train_names, counts, train.split, recipe)
+    checkpoints = TrainCheckpoints(model_dir, CheckpointConfig())
+    resumed = core.resume(trainer, checkpoints, data)
+    if resumed:
+        state, saved = resumed
+        selection.restore(saved["selection"])
+    start = int(state.step)
     selected_dev: dict[str, dict[str, TaskEvaluation]] = {"joint": {}, "per_language": {}}
-    writer = MetricWriter(model_dir, total_steps)
+    writer = MetricWriter(model_dir, total_steps, start)
     profiler = StepProfiler(model_dir, run.profile_steps, name="finetune")
-    step, stop = 0, False
 
-    def evaluate_dev() -> bool:
+    def log_train(step: int, state: TrainState, metrics: dict) -> None:
+        _log_train(writer, step, metrics, float(schedule(step - 1)), data.epoch)
+
+    def evaluate_dev(step: int, state: TrainState, metrics: dict) -> bool:
         evaluations = session.evaluate_spec(dev, session.predictor(trainer, state), recipe, cache)
         scores = {lang: _headline(ev) for lang, ev in evaluations.items()}
         update = selection.update(step, scores)
@@ -199,37 +222,38 @@ def _finetune_one(
         _write_json(model_dir / "selection.json", selection.to_dict())
         return update.stop
 
+    hooks = [
+        core.Hook(log_train, every=recipe.log_every),
+        core.Hook(evaluate_dev, every=recipe.eval_every or steps_per_epoch),
+    ]
     try:
-        for epoch in range(recipe.num_epochs):
-            dataset = epoch_dataset(train_names, counts, train.split, recipe, epoch)
-            for batch in batches(dataset, recipe.batch_size, recipe.max_length):
-                with profiler.step(step + 1):
-                    state, metrics = trainer.train_step(state, batch)
-                step += 1
-                if step % LOG_EVERY_STEPS == 0 or step == total_steps:
-                    _log_train(writer, step, metrics, float(schedule(step - 1)), epoch)
-                every = recipe.eval_every_steps
-                if every and (step % every == 0 or step == total_steps):
-                    stop = evaluate_dev()
-                writer.advance()
-                if stop or step == total_steps:
-                    break
-            if not recipe.eval_every_steps and not stop:
-                stop = evaluate_dev()
-            if stop or step == total_steps:
-                break
+        if not selection.stopped:
+            end = core.run_steps(
+                trainer,
+                state,
+                data,
+                last_step=total_steps,
+                checkpoints=checkpoints,
+                writer=writer,
+                hooks=hooks,
+                loop_state=lambda: {"selection": selection.to_dict()},
+                profiler=profiler,
+            )
+            state = end.state
+            if end.preempted:
+                raise _Preempted
     finally:
-        profiler.close()
-        writer.close()
+        core.close_run(checkpoints, writer, profiler)
+    step = int(state.step)
     log.info("Trained %d steps; selected %s.", step, selection.to_dict()["joint"])
-    if test is None:
+    if test is None and all(set(selected_dev[m]) >= set(dev.languages) for m in recipe.selection):
         final_evaluations = {
             mode: {lang: selected_dev[mode][lang] for lang in dev.languages}
             for mode in recipe.selection
         }
-    else:
+    else:  # a test spec, or dev selections made before a resume: evaluate the saved models
         final_evaluations = _evaluate_selected(
-            run, model_dir, trainer, state, test, selection, cache
+            run, model_dir, trainer, state, final, selection, cache
         )
     return _report(run, model_dir, final_evaluations, selection)
 
@@ -316,24 +340,6 @@ def _count_features(name: str, split: str, max_length: int) -> int:
     return int(dataset.reduce(0, lambda count, _: count + 1))
 
 
-def epoch_dataset(
-    names: Sequence[str], counts: Mapping[str, int], split: str, recipe: Recipe, epoch: int
-) -> tf.data.Dataset:
-    """One epoch of every training task, shuffled; several tasks are interleaved at random."""
-    seed = recipe.seed * 10_007 + epoch
-    datasets = [
-        seqio.get_mixture_or_task(name).get_dataset(
-            {INPUT_IDS: recipe.max_length}, split=split, shuffle=True, seed=seed
-        )
-        for name in names
-    ]
-    if len(datasets) == 1:
-        return datasets[0]
-    total = sum(counts.values())
-    weights = [counts[name] / total for name in names]
-    return tf.data.Dataset.sample_from_datasets(datasets, weights, seed=seed)
-
-
 def _log_train(writer: MetricWriter, step: int, metrics: dict, learning_rate: float, epoch: int):
     values = jax.device_get(metrics)
     loss = float(values["loss"])
@@ -348,14 +354,13 @@ def _language_dir(model_dir: storage.Path, step: int) -> storage.Path:
 
 
 def _save(run: _Run, directory: storage.Path, params, info: TaskInfo, meta: dict) -> None:
-    labels = info.labels if info.kind in ("classification", "ner") else None
     save_model(
         directory,
         params,
         run.model_config,
-        head=HEADS[info.kind],
+        head=info.task_kind.head,
         num_labels=info.num_labels,
-        id2label=dict(enumerate(labels)) if labels else None,
+        id2label=info.task_kind.id2label(info),
         spm_path=run.vocab.model_file,
         extra_meta=meta,
         overwrite=True,

@@ -7,31 +7,18 @@ columns `token gold pred`, a blank line between sentences (conlleval's input); Q
 
 from __future__ import annotations
 
-import json
 import os
 
 from xlmr_jax import storage
 from xlmr_jax.finetuning.evaluation import TaskEvaluation
 
-SUFFIXES = {"classification": ".txt", "regression": ".txt", "ner": ".conll", "qa": ".json"}
-
 
 def write_predictions(evaluation: TaskEvaluation, stem: storage.PathLike) -> storage.Path:
-    """Writes `<stem><suffix>` for the evaluation's task kind; returns the path."""
+    """Writes `<stem><suffix>` in the format of the evaluation's task kind; returns the path."""
     info = evaluation.info
-    path = storage.as_path(f"{os.fspath(stem)}{SUFFIXES[info.kind]}")
-    if info.kind == "qa":
-        answers = {r.id: a for r, a in zip(evaluation.records, evaluation.predictions)}
-        text = json.dumps(answers, ensure_ascii=False, indent=1) + "\n"
-    elif info.kind == "ner":
-        sentences = [
-            "".join(f"{t} {g} {p}\n" for t, g, p in zip(r.tokens, r.tags, tags))
-            for r, tags in zip(evaluation.records, evaluation.predictions)
-        ]
-        text = "\n".join(sentences)
-    elif info.kind == "regression":
-        text = "".join(f"{value:.6g}\n" for value in evaluation.predictions)
-    else:
-        text = "".join(f"{info.labels[label]}\n" for label in evaluation.predictions)
-    storage.write_text(path, text)
+    kind = info.task_kind
+    path = storage.as_path(f"{os.fspath(stem)}{kind.predictions_suffix}")
+    storage.write_text(
+        path, kind.predictions_text(info, evaluation.records, evaluation.predictions)
+    )
     return path

@@ -51,7 +51,10 @@ def finetune_seeds(n: int) -> SeedsResult:
         with gin.unlock_config():
             gin.bind_parameter("finetune.model_dir", str(model_dir / f"seed_{seed}"))
             gin.bind_parameter("Recipe.seed", seed)
-        results = finetune().results
+        finished = finetune()
+        if finished.preempted:  # SIGTERM: this seed's run saved; the next call resumes it
+            raise SystemExit(f"preempted: checkpoint saved in {finished.model_dir}; run again")
+        results = finished.results
         run = results.get(PRIMARY) or next(iter(results.values()))
         runs.append(dataclasses.replace(run, model=f"{run.model} seed {seed}"))
     mean, std = aggregate(runs)

@@ -62,12 +62,21 @@ class ModelSelection:
         )
         for lang in improved:
             self.per_language[lang] = Choice(step, scores[lang])
-        stop = self.patience is not None and self._since_best >= self.patience
-        return Update(joint_improved, improved, stop)
+        return Update(joint_improved, improved, self.stopped)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether early stopping has run out of patience."""
+        return self.patience is not None and self._since_best >= self.patience
 
     def per_language_steps(self) -> set[int]:
         """Steps some language currently selects (their checkpoints must be kept)."""
         return {choice.step for choice in self.per_language.values()}
+
+    def restore(self, saved: Mapping) -> None:
+        """Replays the evaluations of `to_dict()` (a checkpoint's) into a fresh selection."""
+        for record in saved["history"]:
+            self.update(int(record["step"]), record["scores"])
 
     def to_dict(self) -> dict:
         return {

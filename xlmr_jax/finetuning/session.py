@@ -28,7 +28,7 @@ from xlmr_jax.finetuning.evaluation import (
 )
 from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe
-from xlmr_jax.finetuning.steps import HEADS, finetune_trainer
+from xlmr_jax.finetuning.steps import finetune_trainer
 from xlmr_jax.model import XLMRoberta, stack_layers
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
@@ -36,11 +36,6 @@ from xlmr_jax.vocab import XLMRVocabulary
 
 DATA_DIR_ENV = "XLMR_DATA_DIR"
 Registration = Callable[..., Any]  # register_<benchmark>(data_dir, vocabulary)
-# Sizes a pretrained encoder and the fine-tuned model must share.
-SIZE_FIELDS = (
-    "vocab_size", "hidden_size", "num_layers", "num_heads", "mlp_dim", "max_positions",
-    "type_vocab_size", "pre_layer_norm",
-)  # fmt: skip
 
 
 def check_single_process() -> None:
@@ -100,7 +95,7 @@ def build_model(config: ModelConfig, info: TaskInfo, vocab: XLMRVocabulary) -> X
             f"the vocabulary has {vocab.vocab_size} ids but the model only "
             f"{config.vocab_size} embedding rows ({vocab.model_file})"
         )
-    return XLMRoberta(config, HEADS[info.kind], info.num_labels)
+    return XLMRoberta(config, info.task_kind.head, info.num_labels)
 
 
 def make_trainer(
@@ -114,20 +109,7 @@ def make_trainer(
     mesh = sharding.make_mesh(mesh_config)
     for size in (recipe.batch_size, recipe.eval_batch_size):
         sharding.validate_model_on_mesh(model.config, mesh, size, fsdp=mesh_config.fsdp)
-    return finetune_trainer(info.kind, model, optimizer, mesh, mesh_config.fsdp)
-
-
-def check_sizes(pretrained: ModelConfig, config: ModelConfig, where: str) -> None:
-    mismatched = {
-        k: (getattr(pretrained, k), getattr(config, k))
-        for k in SIZE_FIELDS
-        if getattr(pretrained, k) != getattr(config, k)
-    }
-    if mismatched:
-        raise ValueError(
-            f"{where} does not match the model config (checkpoint vs config): {mismatched}; "
-            "include the matching gin/models/*.gin"
-        )
+    return finetune_trainer(info.task_kind, model, optimizer, mesh, mesh_config.fsdp)
 
 
 def place_params(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import seqio
@@ -21,7 +21,9 @@ import tensorflow as tf
 from xlmr_jax import storage
 from xlmr_jax.evaluation.metrics import BENCHMARK_METRICS
 
-KINDS = ("classification", "regression", "ner", "qa")
+if TYPE_CHECKING:
+    from xlmr_jax.finetuning.kinds.base import TaskKind
+
 RecordReader = Callable[[], list]
 
 
@@ -29,7 +31,7 @@ RecordReader = Callable[[], list]
 class TaskInfo:
     """What the fine-tuning loop needs to know about a task beyond its features.
 
-    kind: classification | regression | ner | qa. benchmark: the results.json benchmark (xnli,
+    kind: a name in `finetuning.kinds.KINDS` (classification, regression, ner, qa). benchmark: the results.json benchmark (xnli,
     conll, mlqa, xquad, squad, glue); column: its table column (a language, or the GLUE task).
     metric_benchmark: the key of `metrics.BENCHMARK_METRICS` that scores it (xnli, conll, mlqa,
     squad, xquad, glue-<task>). labels: class names or IOB2 tags (None for regression and QA).
@@ -44,8 +46,7 @@ class TaskInfo:
     metric_language: str | None = None
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown task kind {self.kind!r}; choose one of {KINDS}")
+        _ = self.task_kind  # an unknown kind fails here
         if self.metric_benchmark not in BENCHMARK_METRICS:
             raise ValueError(f"unknown metric benchmark {self.metric_benchmark!r}")
 
@@ -55,9 +56,16 @@ class TaskInfo:
         return BENCHMARK_METRICS[self.metric_benchmark][0]
 
     @property
+    def task_kind(self) -> TaskKind:
+        """The kind's object: head, features, loss, decoding, scoring (finetuning/kinds)."""
+        from xlmr_jax.finetuning.kinds import get_kind  # the kinds import the featurizers
+
+        return get_kind(self.kind)
+
+    @property
     def num_labels(self) -> int:
-        """The head's `num_labels`: classes or tags, 1 for regression, 0 for QA (start/end)."""
-        return {"regression": 1, "qa": 0}.get(self.kind, len(self.labels or ()))
+        """The head's `num_labels`."""
+        return self.task_kind.num_labels(self)
 
 
 @dataclasses.dataclass(frozen=True)

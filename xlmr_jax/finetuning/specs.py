@@ -81,7 +81,7 @@ class Recipe:
     """Optimisation, evaluation and selection settings (defaults: the papers' batch 32, 10 epochs).
 
     learning_rate peaks after warmup_fraction of the steps, then decays linearly to 0 (Adam
-    betas, eps, weight decay and clipping: `make_optimizer`). eval_every_steps None evaluates
+    betas, eps, weight decay and clipping: `make_optimizer`). eval_every None evaluates
     after every epoch. patience: evaluations without a better dev average before stopping (None:
     train all epochs; the best evaluation is selected either way). selection: "joint" (one
     model, best dev average) and/or "per_language" (best dev score of each language).
@@ -94,7 +94,8 @@ class Recipe:
     warmup_fraction: float = 0.1
     max_length: int = 128
     eval_batch_size: int = 64
-    eval_every_steps: int | None = None
+    log_every: int = 50
+    eval_every: int | None = None
     patience: int | None = None
     selection: Sequence[str] = ("joint",)
     max_steps: int | None = None
@@ -108,6 +109,6 @@ class Recipe:
             raise ValueError(
                 f"Recipe.warmup_fraction must be in [0, 1), got {self.warmup_fraction}"
             )
-        for name in ("batch_size", "num_epochs", "max_length", "eval_batch_size"):
+        for name in ("batch_size", "num_epochs", "max_length", "eval_batch_size", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Recipe.{name} must be positive, got {getattr(self, name)}")

@@ -10,7 +10,7 @@ import gin
 import jax
 import orbax.checkpoint as ocp
 
-from xlmr_jax import storage
+from xlmr_jax import storage, trees
 from xlmr_jax.training.train_state import TrainState
 
 storage.bound_orbax_retries()
@@ -112,28 +112,15 @@ def _check_compatible(state_dir: storage.Path, target: Any) -> None:
     metadata = ocp.StandardCheckpointer().metadata(state_dir)
     tree = getattr(metadata, "item_metadata", metadata)
     tree = getattr(tree, "tree", tree)
-    saved = {_path(p): getattr(m, "shape", None) for p, m in _leaves(tree)}
-    wanted = {_path(p): a.shape for p, a in _leaves(target)}
-    missing = sorted(set(wanted) - set(saved))
-    unexpected = sorted(set(saved) - set(wanted))
+    diff = trees.compare(trees.path_shapes(target), trees.path_shapes(tree))
     wrong = [  # parameters first: they name the model size
-        f"{k}: checkpoint {tuple(saved[k])} vs model {tuple(wanted[k])}"
-        for k in sorted(set(saved) & set(wanted), key=lambda k: (not k.startswith("params"), k))
-        if saved[k] is not None and tuple(saved[k]) != tuple(wanted[k])
+        f"{k}: checkpoint {found} vs model {wanted}"
+        for k, wanted, found in sorted(diff.mismatched, key=lambda m: not m[0].startswith("params"))
     ]
-    if missing or unexpected or wrong:
+    if diff:
         raise ValueError(
             f"Checkpoint {state_dir} does not match this model/optimizer "
             f"(was it saved by a different model size or config?). "
-            f"Missing: {missing[:5]}; unexpected: {unexpected[:5]}; shape mismatches: {wrong[:5]}."
+            f"Missing: {diff.missing[:5]}; unexpected: {diff.unexpected[:5]}; "
+            f"shape mismatches: {wrong[:5]}."
         )
-
-
-def _path(path) -> str:
-    """'params/encoder/...' for both dataclass (attribute) and dict (key) paths."""
-    parts = (getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))) for k in path)
-    return "/".join(str(p) for p in parts)
-
-
-def _leaves(tree: Any):
-    return jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))[0]

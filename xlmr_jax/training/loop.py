@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import signal
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +15,9 @@ from jax.experimental import multihost_utils
 
 from xlmr_jax import checkpoint as model_checkpoint
 from xlmr_jax import flops, sharding, storage
-from xlmr_jax.config import ModelConfig
+from xlmr_jax.config import ModelConfig, check_same_sizes
 from xlmr_jax.model import XLMRoberta, stack_layers, unstack_layers
+from xlmr_jax.training import core
 from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.mlm_data import MLMInputs, mlm_inputs
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
@@ -41,29 +40,6 @@ class TrainResult:
     validation_losses: dict[int, float]
     preempted: bool
     state: Any
-
-
-class _Preemption:
-    """SIGTERM sets a flag; the loop saves at the next step boundary and exits cleanly."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum, frame):
-        log.warning("SIGTERM received: saving a checkpoint at the next step boundary.")
-        self.requested = True
-
-    def agreed(self, step: int) -> bool:
-        """Whether every process should save and stop now (hosts agree every 10 steps)."""
-        if jax.process_count() == 1:
-            return self.requested
-        if step % 10:
-            return False
-        return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
-
-    def restore(self):
-        signal.signal(signal.SIGTERM, self._previous)
 
 
 @gin.configurable
@@ -129,96 +105,116 @@ def train(
         model, optimizer, mesh, inputs.mask_fn, step_config, fsdp=mesh_config.fsdp
     )
     checkpoints = TrainCheckpoints(model_dir, checkpoint_config)
-
-    if checkpoints.latest_step() is not None:
-        state, data_state = checkpoints.restore(trainer.abstract_state, trainer.state_shardings)
-        train_data.restore(data_state)
-        log.info("Resumed from step %d in %s.", int(state.step), checkpoints.directory)
+    resumed = core.resume(trainer, checkpoints, train_data)
+    if resumed:
+        state = resumed[0]
     else:
         state = trainer.init_state(seed, _initial_params(init_checkpoint, model_config))
 
     start = int(state.step)
     last = total_steps if stop_after is None else min(total_steps, start + stop_after)
     writer = MetricWriter(model_dir, total_steps, start)
-    preemption = _Preemption()
     profiler = StepProfiler(model_dir, profile_steps)
     result = TrainResult(start, {}, {}, False, None)
-    tokens_per_step = batch_size * inputs.sequence_length
     step_flops = batch_size * flops.train_flops_per_sequence(
         model_config, inputs.sequence_length, inputs.max_predictions
     )
-    peak = flops.peak_flops(jax.devices()[0].device_kind)
-    interval_start, interval_steps = time.perf_counter(), 0
+    progress = _Progress(
+        model_dir,
+        trainer,
+        writer,
+        schedule,
+        train_data.languages,
+        result,
+        start,
+        last,
+        log_every,
+        batch_size,
+        tokens_per_step=batch_size * inputs.sequence_length,
+        step_flops=step_flops,
+        num_devices=sharding.num_devices(mesh),
+    )
+    hooks = [core.Hook(progress, every=1)]
+    if eval_every:
+
+        def validate(step, state, metrics):
+            val = evaluate(trainer, state, validation.source, seed, eval_batches)
+            result.validation_losses[step] = val["loss"]
+            writer.write(step, val, split="validation")
+
+        hooks.append(core.Hook(validate, every=eval_every))
     try:
-        for step in range(start + 1, last + 1):
-            with profiler.step(step):
-                batch = next(train_data)
-                state, metrics = trainer.train_step(state, batch)
-            interval_steps += 1
-            if step == start + 1:
-                _write_operative_config(model_dir)
-                interval_start, interval_steps = time.perf_counter(), 0  # exclude compile
-            if on_nonfinite == "stop" and not bool(metrics["finite"]):
-                path = model_dir / f"nonfinite_batch_step{step}.npz"
-                with storage.atomic_writer(path) as f:
-                    np.savez(f, **batch)
-                raise FloatingPointError(
-                    f"Non-finite loss or gradient at step {step}; the batch is saved in {path}."
-                )
-            if step % log_every == 0 or step == last:
-                scalars = _train_scalars(metrics, train_data.languages)
-                result.train_losses[step] = scalars["loss"]
-                elapsed = time.perf_counter() - interval_start
-                if interval_steps and elapsed > 0:
-                    step_time = elapsed / interval_steps
-                    scalars.update(
-                        step_time=step_time,
-                        tokens_per_second=tokens_per_step / step_time,
-                        seqs_per_second=batch_size / step_time,
-                    )
-                    if peak:
-                        scalars["mfu"] = (
-                            step_flops / step_time / (sharding.num_devices(mesh) * peak)
-                        )
-                scalars.update(device_memory_stats())
-                scalars.update(
-                    learning_rate=float(schedule(step - 1)),
-                    skipped_steps=int(state.skipped_steps),
-                    compile_seconds=trainer.compile_seconds,
-                )
-                writer.write(step, scalars)
-                interval_start, interval_steps = time.perf_counter(), 0
-            if eval_every and (step % eval_every == 0 or step == last):
-                val = evaluate(trainer, state, validation.source, seed, eval_batches)
-                result.validation_losses[step] = val["loss"]
-                writer.write(step, val, split="validation")
-            writer.advance()
-            preempted = preemption.agreed(step)
-            checkpoints.save(step, state, train_data.state(), force=preempted or step == last)
-            if preempted:
-                result.preempted = True
-                break
-    finally:
-        _close(
-            profiler.close, checkpoints.wait, checkpoints.close, writer.close, preemption.restore
+        end = core.run_steps(
+            trainer,
+            state,
+            train_data,
+            last_step=last,
+            checkpoints=checkpoints,
+            writer=writer,
+            hooks=hooks,
+            nonfinite_dir=model_dir if on_nonfinite == "stop" else None,
+            profiler=profiler,
         )
+    finally:
+        core.close_run(checkpoints, writer, profiler)
+    state, result.preempted = end.state, end.preempted
     result.step, result.state = int(state.step), state
     if export_model and result.step == total_steps:
         _export(model_dir / "model", state.params, model_config, inputs.vocabulary_file)
     return result
 
 
-def _close(*closers: Callable[[], None]) -> None:
-    """Run every closer; while an error propagates, a closer's own failure (the store that
-    failed a save may fail the last metrics upload too) is logged, never put in its place."""
-    failing = sys.exc_info()[1] is not None
-    for close in closers:
-        try:
-            close()
-        except Exception as e:
-            if not failing:
-                raise
-            log.warning("After the error below, %s also failed: %s", close.__qualname__, e)
+@dataclasses.dataclass
+class _Progress:
+    """Train scalars every `log_every` steps (and the last), with throughput and MFU; after
+    the first step (the compiled one) it writes the operative config and restarts the clock."""
+
+    model_dir: storage.Path
+    trainer: Trainer
+    writer: MetricWriter
+    schedule: Callable[[int], Any]
+    languages: list[str]
+    result: TrainResult
+    start: int
+    last: int
+    log_every: int
+    batch_size: int
+    tokens_per_step: int
+    step_flops: float
+    num_devices: int
+    peak: float | None = dataclasses.field(
+        default_factory=lambda: flops.peak_flops(jax.devices()[0].device_kind)
+    )
+    interval_start: float = dataclasses.field(default_factory=time.perf_counter)
+    interval_steps: int = 0
+
+    def __call__(self, step: int, state, metrics: dict) -> None:
+        self.interval_steps += 1
+        if step == self.start + 1:
+            _write_operative_config(self.model_dir)
+            self.interval_start, self.interval_steps = time.perf_counter(), 0  # no compile
+        if step % self.log_every and step != self.last:
+            return
+        scalars = _train_scalars(metrics, self.languages)
+        self.result.train_losses[step] = scalars["loss"]
+        elapsed = time.perf_counter() - self.interval_start
+        if self.interval_steps and elapsed > 0:
+            step_time = elapsed / self.interval_steps
+            scalars.update(
+                step_time=step_time,
+                tokens_per_second=self.tokens_per_step / step_time,
+                seqs_per_second=self.batch_size / step_time,
+            )
+            if self.peak:
+                scalars["mfu"] = self.step_flops / step_time / (self.num_devices * self.peak)
+        scalars.update(device_memory_stats())
+        scalars.update(
+            learning_rate=float(self.schedule(step - 1)),
+            skipped_steps=int(state.skipped_steps),
+            compile_seconds=self.trainer.compile_seconds,
+        )
+        self.writer.write(step, scalars)
+        self.interval_start, self.interval_steps = time.perf_counter(), 0
 
 
 def _export(directory: storage.Path, params, cfg: ModelConfig, spm_path: str) -> None:
@@ -282,23 +278,7 @@ def _initial_params(init_checkpoint: str | None, cfg: ModelConfig):
     if not init_checkpoint:
         return None
     loaded = model_checkpoint.load_model(init_checkpoint)
-    mismatched = {
-        k: (getattr(loaded.config, k), getattr(cfg, k))
-        for k in (
-            "vocab_size",
-            "hidden_size",
-            "num_layers",
-            "num_heads",
-            "mlp_dim",
-            "pre_layer_norm",
-        )
-        if getattr(loaded.config, k) != getattr(cfg, k)
-    }
-    if mismatched:
-        raise ValueError(
-            f"init_checkpoint {init_checkpoint} does not match the model config "
-            f"(checkpoint vs config): {mismatched}."
-        )
+    check_same_sizes(loaded.config, cfg, f"init_checkpoint {init_checkpoint}")
     params = loaded.params
     return stack_layers(params, cfg.num_layers) if cfg.scan_layers else params
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 
 import gin
 import jax.numpy as jnp
 import seqio
 
-from xlmr_jax.data.masking import MaskingConfig, mask_tokens
+from xlmr_jax.data.masking import MaskIds, MaskingConfig, bind_masking
 from xlmr_jax.data.pipeline import PretrainPipeline
 from xlmr_jax.training.train_step import MaskFn
 from xlmr_jax.vocab import XLMRVocabulary
@@ -43,30 +42,13 @@ def mlm_inputs(
     source = PretrainPipeline(
         mixture, global_batch_size, seed=seed, split=split, cache_dir=cache_dir
     )
-    max_predictions = masking.max_predictions(source.tokens_per_sample)
-    low, high = vocab.random_token_range
     word_starts = jnp.asarray(vocab.word_starts) if masking.whole_word_masking else None
-
-    def mask_fn(key, input_ids):
-        starts = None if word_starts is None else word_starts[input_ids]
-        return functools.partial(
-            mask_tokens,
-            mask_id=vocab.mask_id,
-            pad_id=vocab.pad_id,
-            special_ids=vocab.special_ids,
-            vocab_low=low,
-            vocab_high=high,
-            mask_prob=masking.mask_prob,
-            leave_unmasked_prob=masking.leave_unmasked_prob,
-            random_token_prob=masking.random_token_prob,
-            max_predictions=max_predictions,
-        )(key, input_ids, word_starts=starts)
-
+    mask_fn = bind_masking(MaskIds.of(vocab), source.tokens_per_sample, masking, word_starts)
     return MLMInputs(
         source,
         mask_fn,
         source.tokens_per_sample,
-        max_predictions,
+        masking.max_predictions(source.tokens_per_sample),
         vocab.vocab_size,
         str(vocabulary),
     )

@@ -93,6 +93,11 @@ class Trainer:
                 self.compile_seconds = time.perf_counter() - start
             return self._compiled_train(state, global_batch)
 
+    @property
+    def compiled_train(self) -> jax.stages.Compiled | None:
+        """The compiled train step (None before the first step or `compile_abstract`)."""
+        return self._compiled_train
+
     def compile_abstract(self, batch_size: int, seq_len: int):
         """Compile the train step for abstract inputs (no arrays allocated); `train_step` then
         runs this executable (for batches of that shape)."""

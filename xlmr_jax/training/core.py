@@ -1,0 +1,177 @@
+"""The step loop pretraining and fine-tuning share: steps, hooks, checkpoints, preemption.
+
+`run_steps` feeds a data stream to a Trainer, calls hooks (logging, validation, dev
+evaluation, model selection) and saves state + data position with TrainCheckpoints; SIGTERM
+saves at the next step boundary, agreed across hosts. `resume` restores the latest checkpoint.
+What differs between pretraining and fine-tuning lives in the hooks and the data stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from xlmr_jax import storage
+from xlmr_jax.training.checkpointing import TrainCheckpoints
+from xlmr_jax.training.profiling import StepProfiler
+from xlmr_jax.training.summaries import MetricWriter
+from xlmr_jax.training.train_state import TrainState
+from xlmr_jax.training.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+# Hosts compare their SIGTERM flags every this many steps (one all-gather each time).
+PREEMPTION_SYNC_EVERY = 10
+
+
+class DataStream(Protocol):
+    """Host-local batches whose position is JSON (`state`) and can be restored."""
+
+    def __next__(self) -> dict[str, np.ndarray]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+
+# (step, state, metrics) -> True to stop the run after this step.
+HookFn = Callable[[int, TrainState, dict], bool | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Hook:
+    """`fn` after every `every`-th step and after the last step (every 0: the last only)."""
+
+    fn: HookFn
+    every: int
+
+    def due(self, step: int, last_step: int) -> bool:
+        return step == last_step or bool(self.every) and step % self.every == 0
+
+
+@dataclasses.dataclass
+class LoopEnd:
+    state: TrainState
+    step: int
+    preempted: bool  # SIGTERM: saved, more steps to run
+    stopped: bool  # a hook asked to stop (early stopping)
+
+
+class Preemption:
+    """SIGTERM sets a flag; the loop saves at the next step boundary and exits cleanly."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        log.warning("SIGTERM received: saving a checkpoint at the next step boundary.")
+        self.requested = True
+
+    def agreed(self, step: int) -> bool:
+        """Whether every process should save and stop now."""
+        if jax.process_count() == 1:
+            return self.requested
+        if step % PREEMPTION_SYNC_EVERY:
+            return False
+        return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
+
+    def restore(self):
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def resume(
+    trainer: Trainer, checkpoints: TrainCheckpoints, data: DataStream
+) -> tuple[TrainState, dict] | None:
+    """(state, saved loop JSON) of the latest checkpoint, with `data` at its position; or None."""
+    if checkpoints.latest_step() is None:
+        return None
+    state, saved = checkpoints.restore(trainer.abstract_state, trainer.state_shardings)
+    data.restore(saved)
+    log.info("Resumed from step %d in %s.", int(state.step), checkpoints.directory)
+    return state, saved
+
+
+def run_steps(
+    trainer: Trainer,
+    state: TrainState,
+    data: DataStream,
+    *,
+    last_step: int,
+    checkpoints: TrainCheckpoints,
+    writer: MetricWriter,
+    hooks: Sequence[Hook] = (),
+    loop_state: Callable[[], dict] | None = None,
+    nonfinite_dir: storage.Path | None = None,
+    profiler: StepProfiler | None = None,
+) -> LoopEnd:
+    """Steps from `state.step` + 1 to `last_step`; checkpoints hold `data.state()` and
+    `loop_state()` (e.g. model selection), so a resumed run continues exactly. The caller waits
+    for the last save and closes `checkpoints`, `writer` and `profiler` (`close_run`).
+
+    nonfinite_dir: raise on a step whose loss or gradients are not finite (metrics["finite"]),
+    writing its batch there; None leaves non-finite steps to the step function (skipped).
+    """
+    start = int(state.step)
+    end = LoopEnd(state, start, False, False)
+    preemption = Preemption()
+    try:
+        for step in range(start + 1, last_step + 1):
+            batch = next(data)
+            if profiler is None:
+                state, metrics = trainer.train_step(state, batch)
+            else:
+                with profiler.step(step):
+                    state, metrics = trainer.train_step(state, batch)
+            if nonfinite_dir is not None and not bool(metrics.get("finite", True)):
+                _raise_nonfinite(nonfinite_dir, step, batch)
+            stop = False
+            for hook in hooks:
+                if hook.due(step, last_step):
+                    stop = bool(hook.fn(step, state, metrics)) or stop
+            writer.advance()
+            preempted = preemption.agreed(step)
+            saved = {**data.state(), **(loop_state() if loop_state else {})}
+            checkpoints.save(step, state, saved, force=preempted or stop or step == last_step)
+            end = LoopEnd(state, step, preempted, stop)
+            if preempted or stop:
+                break
+    finally:
+        preemption.restore()
+    end.state = state
+    return end
+
+
+def close_run(
+    checkpoints: TrainCheckpoints, writer: MetricWriter, profiler: StepProfiler | None = None
+) -> None:
+    """Stops the profile, waits for the last save, then closes. A failing wait is the error
+    reported: nothing after it runs, so a later failure cannot hide which save failed. While
+    an error propagates, a closer's own failure (the store that failed a save may fail the last
+    metrics upload too) is logged, never put in its place."""
+    failing = sys.exc_info()[1] is not None
+    closers = [profiler.close] if profiler else []
+    for close in [*closers, checkpoints.wait, checkpoints.close, writer.close]:
+        try:
+            close()
+        except Exception as e:
+            if not failing:
+                raise
+            log.warning("After the error below, %s also failed: %s", close.__qualname__, e)
+
+
+def _raise_nonfinite(directory: storage.Path, step: int, batch: dict) -> None:
+    path = directory / f"nonfinite_batch_step{step}.npz"
+    with storage.atomic_writer(path) as f:
+        np.savez(f, **batch)
+    raise FloatingPointError(
+        f"Non-finite loss or gradient at step {step}; the batch is saved in {path}."
+    )

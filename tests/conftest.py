@@ -29,6 +29,17 @@ SPM_TRAIN_PER_LANGUAGE = 100  # spm_model trains on the first 100 sentences of e
 SPM_VOCAB_SIZE = 8000  # -> 8002 ids, the `tiny` preset's vocab_size
 
 
+@pytest.fixture(autouse=True)
+def _clean_gin_config():
+    """Each test starts and ends without gin bindings (a binding left by one test, e.g.
+    register_cc100.tokens_per_sample, would change what a later test registers)."""
+    import gin
+
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
 def _missing(reason: str) -> None:
     """Real data is required in CI and optional on a laptop."""
     if os.environ.get("CI"):

@@ -277,7 +277,7 @@ def test_import_rejects_untied_decoder_and_foreign_tensors():
     with pytest.raises(ValueError, match="distance_embedding"):
         hf.params_from_hf(foreign, config)
     short = {k: v for k, v in state.items() if "layer.1.output.dense" not in k}
-    with pytest.raises(KeyError, match=r"layer\.1\.output\.dense\.weight"):
+    with pytest.raises(ValueError, match=r"layer\.1\.output\.dense\.weight"):
         hf.params_from_hf(short, config)
 
 

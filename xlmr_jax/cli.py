@@ -63,11 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(command_parser)
     try:
         return int(module.run(command_parser, rest) or 0)
-    except (ValueError, OSError, FloatingPointError) as e:
-        if os.environ.get("XLMR_DEBUG"):
+    except (ValueError, OSError, FloatingPointError, RuntimeError) as e:
+        if os.environ.get("XLMR_DEBUG") or not _expected(e):
             raise
         print(f"xlmr {name}: error: {one_line(e)}", file=sys.stderr)
         return 2
+
+
+def _expected(error: BaseException) -> bool:
+    """Bad input or a failing store; of RuntimeErrors only gin's unbound required values."""
+    return not isinstance(error, RuntimeError) or str(error).startswith("Required bindings for")
 
 
 def one_line(error: BaseException) -> str:

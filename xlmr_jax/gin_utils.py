@@ -7,11 +7,12 @@ import importlib
 import importlib.resources
 import logging
 import os
+import tokenize
 from pathlib import Path
 
 import gin
 
-from xlmr_jax import storage
+from xlmr_jax import gin_checks, storage
 
 # Modules whose configurables gin files may name.
 CONFIGURABLE_MODULES = (
@@ -50,7 +51,7 @@ def split_gin_bindings(argv: list[str]) -> tuple[list[str], list[str]]:
         if arg.startswith("--gin."):
             name, sep, value = arg[len("--gin.") :].partition("=")
             if not sep:
-                raise SystemExit(f"error: {arg!r}: gin bindings are written --gin.NAME=VALUE")
+                raise ValueError(f"{arg!r}: gin bindings are written --gin.NAME=VALUE")
             bindings.append(f"{name} = {value}")
         else:
             rest.append(arg)
@@ -58,7 +59,10 @@ def split_gin_bindings(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = ()) -> None:
-    """Register configurables, then parse files and bindings; errors name the file or binding."""
+    """Register configurables, parse files and bindings, then check the values (`gin_checks`);
+    every error is one ValueError naming the file or binding."""
+    if not gin_files:
+        raise ValueError("no --gin_file given: pass a run configuration, e.g. --gin_file=FILE.gin")
     for module in CONFIGURABLE_MODULES:
         importlib.import_module(module)
     gin.clear_config()
@@ -68,8 +72,12 @@ def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = (
     resolved = [_resolve(name, search_paths) for name in gin_files]
     try:
         gin.parse_config_files_and_bindings(resolved, bindings, finalize_config=False)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise SystemExit(f"error: invalid gin configuration: {e}") from None
+    except SyntaxError as e:
+        where = f"{e.filename}:{e.lineno}" if e.filename else f"--gin binding {e.text!r}"
+        raise ValueError(f"invalid gin configuration: {where}: {e.msg}") from None
+    except (OSError, ValueError, tokenize.TokenError) as e:
+        raise ValueError(f"invalid gin configuration: {e}") from None
+    gin_checks.check()
 
 
 def parse_setting(
@@ -80,7 +88,7 @@ def parse_setting(
     argv, bindings = split_gin_bindings(argv)
     args = parser.parse_args(argv)
     if not args.gin_file:
-        parser.error("give the setting with --gin_file=finetune/<setting>.gin")
+        raise ValueError("give the setting with --gin_file=finetune/<setting>.gin")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parse([*args.gin_file, *extra_files], bindings, args.gin_search_path)
     return args
@@ -95,8 +103,8 @@ def _resolve(name: str, search_paths) -> str:
     for candidate in candidates:
         if candidate.is_file():
             return os.fspath(candidate)
-    raise SystemExit(
-        f"error: gin file {name!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})."
+    raise FileNotFoundError(
+        f"gin file {name!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})."
     )
 
 

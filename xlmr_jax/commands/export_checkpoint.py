@@ -6,8 +6,6 @@ import argparse
 
 from xlmr_jax.checkpoint import load_model
 
-USER_ERRORS = (ValueError, KeyError, OSError)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="xlmr-jax checkpoint directory")
@@ -20,11 +18,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     from xlmr_jax.convert.hf import architecture, save_hf
 
     args = parser.parse_args(argv)
-    try:
-        model = load_model(args.checkpoint)
-        save_hf(args.out, model, overwrite=args.overwrite)
-    except USER_ERRORS as e:
-        parser.error(str(e))
+    model = load_model(args.checkpoint)
+    save_hf(args.out, model, overwrite=args.overwrite)
     tokenizer = " + tokenizer" if model.spm_path else ""
     print(
         f"exported {args.checkpoint} -> {args.out} ({architecture(model.config, model.head)}{tokenizer})"

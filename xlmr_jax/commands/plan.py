@@ -56,13 +56,15 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     from xlmr_jax.sharding import MeshConfig
 
     if args.measure and (args.devices != 1 or args.sweep_model_parallel):
-        parser.error("--measure runs the step on this one CPU: use --devices 1, no sweep")
+        raise ValueError("--measure runs the step on this one CPU: use --devices 1, no sweep")
     if args.device_kind not in planner.DEVICE_MEMORY:
-        parser.error(f"--device_kind must be one of {sorted(planner.DEVICE_MEMORY)}")
+        raise ValueError(f"--device_kind must be one of {sorted(planner.DEVICE_MEMORY)}")
     try:
         cfg = gin.query_parameter("%MODEL_CONFIG").scoped_configurable_fn()
     except ValueError:
-        parser.error("no model: pass a model gin file, e.g. --gin_file=models/xxl.gin")
+        raise ValueError(
+            "no model: pass a model gin file, e.g. --gin_file=models/xxl.gin"
+        ) from None
     cfg = cfg.replace(dtype=args.dtype, scan_layers=True)
     base_mesh = MeshConfig()
     sizes = (

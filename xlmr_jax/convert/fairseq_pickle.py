@@ -10,10 +10,14 @@ DictConfig with its nodes and metadata, fairseq >= 0.10). Any other global (a fu
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib
+import pickle
 import typing
 from typing import Any
 
+# Types omegaconf records as a value's or container's type (ref_type, object_type, key_type).
+BUILTIN_TYPES = (dict, list, tuple, int, float, str, bool, bytes)
 TORCH_EXTRA = 'pip install "xlmr-jax[fairseq]"'
 # omegaconf classes a pickled DictConfig refers to (module, names); used when omegaconf is
 # installed (without it such a checkpoint cannot be unpickled anyway).
@@ -35,8 +39,8 @@ OMEGACONF_CLASSES = {
 
 
 def allowed_globals() -> list[Any]:
-    """argparse.Namespace, typing.Any (omegaconf metadata types) and omegaconf's config classes."""
-    allowed: list[Any] = [argparse.Namespace, typing.Any]
+    """argparse.Namespace, omegaconf's config classes and what their metadata holds."""
+    allowed: list[Any] = [argparse.Namespace, typing.Any, collections.defaultdict, *BUILTIN_TYPES]
     for module_name, names in OMEGACONF_CLASSES.items():
         try:
             module = importlib.import_module(module_name)
@@ -59,19 +63,21 @@ def load_checkpoint(local_path: str, shown: object) -> Any:
     with torch.serialization.safe_globals(allowed_globals()):
         try:
             return torch.load(local_path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            reason = _first_line(e)
-            if "Unsupported global" in reason or "Unsupported operand" in reason:
-                raise ValueError(
-                    f"{shown}: refused: the pickle refers to something a fairseq checkpoint "
-                    f"does not hold ({reason}); nothing in it was run."
-                ) from None
+        except pickle.UnpicklingError as e:
+            if "weights only load failed" not in str(e).lower():
+                raise ValueError(f"{shown}: cannot read checkpoint ({_reason(e)}).") from None
             raise ValueError(
-                f"{shown}: cannot read checkpoint ({type(e).__name__}: {reason})."
+                f"{shown}: refused: the pickle holds what a fairseq checkpoint does not "
+                f"({_reason(e)}); nothing in it was run."
+            ) from None
+        except Exception as e:
+            raise ValueError(
+                f"{shown}: cannot read checkpoint ({type(e).__name__}: {_reason(e)})."
             ) from None
 
 
-def _first_line(error: BaseException) -> str:
+def _reason(error: BaseException) -> str:
+    """The line of torch's message that names the refused global (else its first line)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    found = next((line for line in lines if "Unsupported" in line), lines[0] if lines else "")
-    return found.removeprefix("WeightsUnpickler error: ")
+    found = next((line for line in lines if "global" in line.lower()), lines[0] if lines else "")
+    return found.removeprefix("WeightsUnpickler error: ").split(" was not an allowed global")[0]

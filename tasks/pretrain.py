@@ -58,6 +58,7 @@ def register_cc100(
     "documents", "bytes", "tokens"). Registering a name again replaces it.
     """
     vocab = vocabulary if isinstance(vocabulary, XLMRVocabulary) else XLMRVocabulary(vocabulary)
+    vocab.load()
     languages = resolve_languages(languages)
     files = discover(data_dir) if languages is None else language_files(data_dir, languages)
     if not files:

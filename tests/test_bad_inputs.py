@@ -275,7 +275,7 @@ def test_bad_input_is_one_error_line(inputs, name, argv, expected):
         env=env,
         cwd=inputs.root,
     )
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("xlmr ")]
     wanted = expected.format(root=inputs.root)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -56,17 +56,18 @@ RANGES: dict[str, Callable[[str, Any], None]] = {
 }
 
 
-def check() -> None:
-    """Raise ValueError for the first binding that is required, undefined, mistyped or out of range."""
+def check(require: bool = True) -> None:
+    """Raise ValueError for the first binding that is undefined, mistyped, out of range or (with
+    `require`) left at %gin.REQUIRED."""
     for (scope, selector), params in list(gin_config._CONFIG.items()):
         is_macro = selector == "gin.macro"
         for param, raw in params.items():
             binding = scope if is_macro else _binding(scope, selector, param)
             value, via = _resolve(raw, binding)
-            if value is gin_config.REQUIRED:
+            if value is gin_config.REQUIRED and require:
                 name = via[-1] if via else binding
                 raise ValueError(f"{name} is required: set it with --gin.{name}=VALUE.")
-            if is_macro:
+            if is_macro or value is gin_config.REQUIRED:
                 continue
             named = f"{binding} (from {' <- '.join(via)})" if via else binding
             _check_value(named, selector, param, value)

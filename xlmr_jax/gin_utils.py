@@ -58,9 +58,16 @@ def split_gin_bindings(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, bindings
 
 
-def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = ()) -> None:
+def parse(
+    gin_files: list[str],
+    bindings: list[str],
+    search_paths: list[str] = (),
+    *,
+    require: bool = True,
+) -> None:
     """Register configurables, parse files and bindings, then check the values (`gin_checks`);
-    every error is one ValueError naming the file or binding."""
+    every error is one ValueError naming the file or binding. `require=False` accepts values
+    left at %gin.REQUIRED (for a caller that calls only part of what the files configure)."""
     if not gin_files:
         raise ValueError("no --gin_file given: pass a run configuration, e.g. --gin_file=FILE.gin")
     for module in CONFIGURABLE_MODULES:
@@ -77,11 +84,15 @@ def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = (
         raise ValueError(f"invalid gin configuration: {where}: {e.msg}") from None
     except (OSError, ValueError, tokenize.TokenError) as e:
         raise ValueError(f"invalid gin configuration: {e}") from None
-    gin_checks.check()
+    gin_checks.check(require=require)
 
 
 def parse_setting(
-    parser: argparse.ArgumentParser, argv: list[str], extra_files: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser,
+    argv: list[str],
+    extra_files: tuple[str, ...] = (),
+    *,
+    require: bool = True,
 ) -> argparse.Namespace:
     """The flags of a fine-tuning command (`xlmr finetune` / `xlmr eval`): requires a setting
     (--gin_file=finetune/<setting>.gin), logs at INFO, parses the setting then `extra_files`."""
@@ -90,7 +101,7 @@ def parse_setting(
     if not args.gin_file:
         raise ValueError("give the setting with --gin_file=finetune/<setting>.gin")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parse([*args.gin_file, *extra_files], bindings, args.gin_search_path)
+    parse([*args.gin_file, *extra_files], bindings, args.gin_search_path, require=require)
     return args
 
 

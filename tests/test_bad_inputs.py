@@ -179,6 +179,11 @@ CASES = [
         lambda i: (
             i.train() + ["--gin_file=" + str(i.write("broken.gin", "train.log_every = (1,\n"))]
         ),
+        "invalid gin configuration: {root}/broken.gin:2: EOF in multi-line statement",
+    ),
+    (
+        "gin_bad_value",
+        lambda i: i.train("train.log_every=1 +"),
         "invalid gin configuration:",
     ),
     (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.resources
+import io
 import logging
 import os
 import tokenize
@@ -82,9 +83,23 @@ def parse(
     except SyntaxError as e:
         where = f"{e.filename}:{e.lineno}" if e.filename else f"--gin binding {e.text!r}"
         raise ValueError(f"invalid gin configuration: {where}: {e.msg}") from None
-    except (OSError, ValueError, tokenize.TokenError) as e:
+    except tokenize.TokenError as e:  # an unclosed bracket: gin does not say where
+        raise ValueError(f"invalid gin configuration: {_unclosed(resolved, bindings)}") from e
+    except (OSError, ValueError) as e:
         raise ValueError(f"invalid gin configuration: {e}") from None
     gin_checks.check(require=require)
+
+
+def _unclosed(files: list[str], bindings: list[str]) -> str:
+    """Which file (or binding) leaves a bracket or string open at its end."""
+    sources = [(f, storage.as_path(f).read_text()) for f in files]
+    sources += [(f"--gin binding {b!r}", b) for b in bindings]
+    for name, text in sources:
+        try:
+            list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except tokenize.TokenError as e:
+            return f"{name}:{e.args[1][0]}: {e.args[0]}"
+    return "a bracket or string is not closed"
 
 
 def parse_setting(

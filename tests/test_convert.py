@@ -329,3 +329,11 @@ def test_export_writes_a_tokenizer_transformers_reads(spm_model, tmp_path):
     ids = tokenizer("Hello world <mask>")["input_ids"]
     assert ids[0] == 0 and ids[-1] == 2 and tokenizer.mask_token_id in ids
     assert tokenizer.model_max_length == 512
+
+
+def test_config_width_that_disagrees_with_the_weights_is_one_clear_error():
+    model = hf_model(False)
+    config = hf.config_from_hf(model.config.to_dict())
+    wider = config.replace(hidden_size=2 * config.hidden_size)
+    with pytest.raises(ValueError, match=r"query\.weight has shape .* does not fit the config"):
+        hf.params_from_hf(hf_state(model), wider)

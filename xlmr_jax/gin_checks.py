@@ -47,7 +47,7 @@ RANGES: dict[str, Callable[[str, Any], None]] = {
     "PretrainPipeline.prefetch": _at_least(0),
     "learning_rate_schedule.total_steps": _at_least(1),
     "learning_rate_schedule.warmup_steps": _at_least(0),
-    "learning_rate_schedule.peak_learning_rate": validation.positive,
+    "learning_rate_schedule.peak_learning_rate": validation.non_negative,
     "make_optimizer.b1": validation.probability,
     "make_optimizer.b2": validation.probability,
     "register_cc100.data_dir": _path,

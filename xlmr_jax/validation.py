@@ -56,7 +56,7 @@ def probability(binding: str, value: Any) -> None:
         raise ValueError(f"{binding} = {value!r}: expected a probability in [0, 1].")
 
 
-def positive(binding: str, value: Any) -> None:
-    """A number > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{binding} = {value!r}: expected a number > 0.")
+def non_negative(binding: str, value: Any) -> None:
+    """A number >= 0 (a learning rate of 0 keeps the weights: tests of initialisation use it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(f"{binding} = {value!r}: expected a number >= 0.")

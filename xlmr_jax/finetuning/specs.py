@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import gin
 
 from xlmr_jax.finetuning.selection import MODES
-from xlmr_jax.validation import at_least, check_field_types, positive
+from xlmr_jax.validation import at_least, check_field_types, non_negative
 
 
 def _expand(templates: Sequence[str], languages: Sequence[str]) -> list[str]:
@@ -114,4 +114,4 @@ class Recipe:
             at_least(f"Recipe.{name}", getattr(self, name), 1)
         for name in ("eval_every_steps", "patience", "max_steps"):  # None: every epoch, no cap
             at_least(f"Recipe.{name}", getattr(self, name), 1, optional=True)
-        positive("Recipe.learning_rate", self.learning_rate)
+        non_negative("Recipe.learning_rate", self.learning_rate)

@@ -9,7 +9,7 @@ export XLMR_DATA_DIR ?= $(abspath ../shared/data)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,beam,dask]"
+	$(PY) -m pip install --quiet -e ".[test,beam,dask,demo,tpu]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -5,7 +5,10 @@ the same shapes for every implementation. Each (shape, implementation) runs in i
 subprocess, so peak RSS belongs to one implementation; the parent prints a table and the ratio
 ours / best peer per shape, and writes everything to --json.
 
-  ours      xlmr_jax Trainer (jit, masking on device, LM head only at the masked slots)
+  ours      xlmr_jax Trainer (jit, masking on device, LM head only at the masked slots),
+            `xla` attention (einsum, attention dropout 0.1)
+  ours_cudnn  the same with cuDNN flash attention (ModelConfig.attention_impl="cudnn"), which
+            applies no attention dropout (attention_dropout_rate 0; hidden dropout stays 0.1)
   hf_torch  transformers XLMRobertaForMaskedLM, eager, SDPA attention, torch.optim.AdamW;
             labels -100 except the masked positions (HF computes [B, L, V] logits)
   hf_flax   transformers 4.x FlaxXLMRobertaForMaskedLM under jax.jit with optax AdamW; the loss
@@ -40,7 +43,8 @@ sys.path.insert(0, str(REPO))
 from xlmr_jax import host_env  # noqa: E402  (stdlib-only module)
 
 MALLOCS = ("hugepages", "default")
-IMPLS = ("ours", "hf_torch", "hf_flax")
+IMPLS = ("ours", "ours_cudnn", "hf_torch", "hf_flax")
+OURS = ("ours", "ours_cudnn")
 PEERS = ("hf_torch", "hf_flax")
 MASK_PROB = 0.15
 SPECIAL_IDS = (0, 1, 2, 3)  # <s>, <pad>, </s>, <unk>
@@ -204,7 +208,10 @@ def setup_ours(shape: Shape, spec: dict, batches: list[dict]):
     from xlmr_jax.training.trainer import mlm_trainer
 
     dtype = "bfloat16" if spec["device"] == "gpu" else "float32"
-    cfg = model_config(shape, dtype, **spec.get("ours_config", {}))
+    overrides = dict(spec.get("ours_config", {}))
+    if spec["impl"] == "ours_cudnn":
+        overrides.update(attention_impl="cudnn", attention_dropout_rate=0.0)
+    cfg = model_config(shape, dtype, **overrides)
     model = XLMRoberta(cfg)
     optimizer = make_optimizer(learning_rate_schedule(total_steps=100_000, warmup_steps=1_000))
     mesh = sharding.make_mesh(sharding.MeshConfig(data=1, model=1), jax.devices()[:1])
@@ -224,7 +231,9 @@ def setup_ours(shape: Shape, spec: dict, batches: list[dict]):
         "compute_dtype": dtype,
         "head_positions_per_sequence": slots,
         "model_config": {
-            k: v for k, v in cfg.to_dict().items() if k in ("scan_layers", "remat_policy")
+            k: v
+            for k, v in cfg.to_dict().items()
+            if k in ("scan_layers", "remat_policy", "attention_impl", "attention_dropout_rate")
         },
         "step_config": dataclasses.asdict(step_config),
     }
@@ -345,7 +354,12 @@ def setup_hf_flax(shape: Shape, spec: dict, batches: list[dict]):
     return step, facts, {"compile_seconds": lambda: holder["compile"], "hlo_text": compiled.as_text}
 
 
-SETUPS = {"ours": setup_ours, "hf_torch": setup_hf_torch, "hf_flax": setup_hf_flax}
+SETUPS = {
+    "ours": setup_ours,
+    "ours_cudnn": setup_ours,
+    "hf_torch": setup_hf_torch,
+    "hf_flax": setup_hf_flax,
+}
 
 
 def _device_facts(impl: str, spec: dict) -> dict[str, Any]:
@@ -606,8 +620,9 @@ def ratios(results: list[dict]) -> dict[str, dict[str, Any]]:
             best = max(peers, key=peers.get)
             entry["best_peer"] = best
             entry["ours_over_best_peer"] = tps["ours"] / peers[best]
+        for ours in (o for o in OURS if o in tps):
             for peer, value in peers.items():
-                entry[f"ours_over_{peer}"] = tps["ours"] / value
+                entry[f"{ours}_over_{peer}"] = tps[ours] / value
         out[shape_name] = entry
     return out
 
@@ -646,7 +661,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--shapes", default="tiny,small,base", help="comma list of tiny,small,base,large"
     )
-    p.add_argument("--impls", default=",".join(IMPLS), help="comma list of " + ",".join(IMPLS))
+    p.add_argument(
+        "--impls",
+        help="comma list of " + ",".join(IMPLS) + " (default: ours,hf_torch,hf_flax on CPU; "
+        "ours,ours_cudnn,hf_torch on GPU)",
+    )
     p.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps after the first one")
     p.add_argument("--repeats", type=int, default=1, help="runs per implementation, interleaved")
@@ -684,6 +703,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="write all results here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.impls is None:
+        gpu = args.device == "gpu"
+        args.impls = "ours,ours_cudnn,hf_torch" if gpu else "ours,hf_torch,hf_flax"
     for name in args.impls.split(","):
         if name not in IMPLS:
             p.error(f"unknown implementation {name!r}; choose from {IMPLS}")

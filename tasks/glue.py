@@ -42,7 +42,7 @@ TFDS_FIELDS = {
     "qnli": ("question", "sentence"), "rte": ("sentence1", "sentence2"),
     "wnli": ("sentence1", "sentence2"),
 }  # fmt: skip
-_TFDS_MNLI_SPLITS = {
+TFDS_MNLI_SPLITS = {
     "mnli": {"validation": "validation_matched", "test": "test_matched"},
     "mnli-mm": {"validation": "validation_mismatched", "test": "test_mismatched"},
 }
@@ -74,7 +74,7 @@ def register_glue(
         for split, stem in {"train": "train", "validation": "dev", "test": "test"}.items():
             if source == "tfds":
                 fields = PairFields(*TFDS_FIELDS[spec.name], regression=regression)
-                tfds_split = _TFDS_MNLI_SPLITS.get(spec.name, {}).get(split, split)
+                tfds_split = TFDS_MNLI_SPLITS.get(spec.name, {}).get(split, split)
                 builder = f"glue/{'mnli' if spec.name == 'mnli-mm' else spec.name}"
                 readers[split] = TfdsRecords(builder, tfds_split, fields, tfds_data_dir)
             else:

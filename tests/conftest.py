@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests run on CPU. With libtpu installed (the `tpu` extra, for the TPU compile tests) JAX would
+# otherwise probe for a TPU at every start and print warnings; TPU topologies still compile.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 # SIB-200 (FLORES-200) codes of the XLM-R languages it covers: 91 languages, 26 scripts.
 XLMR_SIB200_LANGUAGES = """

@@ -119,3 +119,15 @@ def test_missing_bucket_and_object_are_one_error_line(gcs):
         last = proc.stderr.strip().splitlines()[-1]
         assert "error:" in last and url in last, proc.stderr
     assert "bucket gs://no-such-bucket does not exist" in missing_bucket.stderr
+
+
+def test_gin_files_and_includes_from_a_bucket(gcs):
+    import gin
+
+    from xlmr_jax import gin_utils
+
+    storage.write_text(gcs.url("gin", "base.gin"), "include 'models/tiny.gin'\nPEAK_LR = 1e-4\n")
+    storage.write_text(gcs.url("gin", "exp.gin"), "include 'base.gin'\nPEAK_LR = 3e-4\n")
+    gin_utils.parse([gcs.url("gin", "exp.gin")], ["MODEL_DIR = 'x'"], [gcs.url("gin")])
+    assert gin.query_parameter("%PEAK_LR") == 3e-4
+    assert gin.query_parameter("ModelConfig.num_layers") == 2  # from the package's models/

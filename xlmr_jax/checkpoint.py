@@ -10,6 +10,7 @@ each array's SHA-256 (`checksums`), verified on load.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -54,8 +55,13 @@ class LoadedModel:
         ids = validate_input_ids(input_ids, self.config)
         if ids.ndim != 2:
             raise ValueError(f"predict needs [batch, length] ids, got shape {ids.shape}.")
-        out = jax.jit(self.module().apply)({"params": self.params}, jnp.asarray(ids), **kwargs)
+        out = self._apply({"params": self.params}, jnp.asarray(ids), **kwargs)
         return jax.tree.map(np.asarray, out)
+
+    @functools.cached_property
+    def _apply(self):
+        """The module's jitted apply, kept so that repeated shapes compile once."""
+        return jax.jit(self.module().apply)
 
 
 def expected_shapes(config: ModelConfig, head: str, num_labels: int) -> dict[str, tuple[int, ...]]:

@@ -1,7 +1,8 @@
 """`xlmr` command line: one subcommand per module in `xlmr_jax.commands`, imported on use.
 
 Expected failures (bad input, missing files) print one `error:` line and exit 2; set XLMR_DEBUG=1
-for the traceback.
+for the traceback. `--verbosity N` (anywhere; as in T5X) shows libraries' logs: 0 (default) only
+their warnings, 1 their INFO lines (orbax, absl, TensorFlow start-up), 2 DEBUG.
 """
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ import os
 import sys
 from typing import NoReturn
 
-from xlmr_jax import host_env
+from xlmr_jax import __version__, host_env, logs
 
 # name -> (module under xlmr_jax.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "model-info": ("model_info", "parameter counts of a model preset"),
     "import": ("import_checkpoint", "import HF or fairseq weights into an xlmr-jax checkpoint"),
-    "export": ("export_checkpoint", "export an xlmr-jax checkpoint to HF transformers"),
+    "export": (
+        "export_checkpoint",
+        "export a model or train checkpoint to HF transformers or a TF SavedModel",
+    ),
     "fill-mask": ("fill_mask", "top-k fills for <mask> tokens in a text"),
     "extract-features": ("extract_features", "last hidden states and MLM logits to .npz"),
     "spm-train": ("spm_train", "train a SentencePiece unigram model on alpha-sampled text"),
-    "data": ("data", "corpus statistics and benchmark downloads"),
+    "data": ("data", "corpus statistics, the packed-block cache, a sample corpus"),
     "train": ("train", "pretrain with a gin configuration"),
     "finetune": ("finetune", "fine-tune on a benchmark with a gin configuration"),
     "eval": ("evaluate", "evaluate a fine-tuned checkpoint"),
@@ -42,18 +46,43 @@ def _command_module(name: str):
     return importlib.import_module(f"xlmr_jax.commands.{COMMANDS[name][0]}")
 
 
+def split_verbosity(argv: list[str]) -> tuple[list[str], int]:
+    """(argv without `--verbosity N` / `--verbosity=N`, N or 0)."""
+    rest, verbosity, i = [], 0, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--verbosity" and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+        elif arg.startswith("--verbosity="):
+            value, i = arg.partition("=")[2], i + 1
+        else:
+            rest.append(arg)
+            i += 1
+            continue
+        if not value.isdigit():
+            print(f"xlmr: error: --verbosity takes 0, 1 or 2, got {value!r}", file=sys.stderr)
+            raise SystemExit(2)
+        verbosity = int(value)
+    return rest, verbosity
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv, verbosity = split_verbosity(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="xlmr", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"xlmr-jax {__version__}")
+    parser.add_argument("--verbosity", type=int, default=0, help="0, 1 or 2 (see above)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        parser.parse_args(argv[:1])
         parser.print_help()
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         parser.error(f"unknown command {name!r}; choose one of {', '.join(COMMANDS)}")
+    logs.configure(verbosity)
+    logs.import_tensorflow_quietly(verbosity)
     try:
         module = _command_module(name)
     except ModuleNotFoundError as e:

@@ -39,6 +39,8 @@ class ModelConfig:
     dtype: str = "float32"  # compute dtype; parameters are always float32
     scan_layers: bool = False
     remat_policy: str = "none"  # none | full | dots_saveable | dots_with_no_batch_dims_saveable
+    # xla (einsum, the reference) | cudnn (GPU) | splash (TPU) | auto; see attention.py
+    attention_impl: str = "xla"
 
     def __post_init__(self):
         check_field_types(self)
@@ -54,6 +56,18 @@ class ModelConfig:
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(
                 f"ModelConfig.dtype must be float32|bfloat16|float16, got {self.dtype!r}."
+            )
+        if self.attention_impl not in ATTENTION_IMPLS:
+            raise ValueError(
+                f"ModelConfig.attention_impl={self.attention_impl!r}; choose one of "
+                f"{ATTENTION_IMPLS}."
+            )
+        if self.attention_impl in ("cudnn", "splash") and self.attention_dropout_rate > 0:
+            raise ValueError(
+                f"ModelConfig.attention_impl={self.attention_impl!r} applies no dropout to the "
+                f"attention probabilities but attention_dropout_rate="
+                f"{self.attention_dropout_rate}; set ModelConfig.attention_dropout_rate = 0.0, "
+                "or attention_impl = 'auto' (a fused kernel only when that rate is 0)."
             )
         if self.remat_policy not in REMAT_POLICIES:
             raise ValueError(
@@ -84,6 +98,7 @@ class ModelConfig:
         return cls(**d)
 
 
+ATTENTION_IMPLS = ("xla", "cudnn", "splash", "auto")
 REMAT_POLICIES = ("none", "full", "dots_saveable", "dots_with_no_batch_dims_saveable")
 
 PRESETS: dict[str, ModelConfig] = {

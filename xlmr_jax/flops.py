@@ -19,7 +19,18 @@ PEAK_FLOPS = {
     "v4": 275e12,
     "v5e": 197e12,
     "v5p": 459e12,
+    "v6e": 918e12,
 }
+# jax's device_kind strings -> the names above, most specific first.
+_DEVICE_KINDS = (
+    ("tpuv6lite", "v6e"),
+    ("tpuv6e", "v6e"),
+    ("tpuv5lite", "v5e"),
+    ("tpuv5e", "v5e"),
+    ("tpuv5p", "v5p"),
+    ("tpuv5", "v5p"),  # v5p reports "TPU v5"
+    ("tpuv4", "v4"),
+)
 
 
 def forward_flops_per_sequence(cfg: ModelConfig, seq_len: int, masked_positions: int) -> float:
@@ -34,8 +45,12 @@ def train_flops_per_sequence(cfg: ModelConfig, seq_len: int, masked_positions: i
 
 
 def peak_flops(device_kind: str) -> float | None:
-    """Peak FLOP/s for a device kind string (e.g. jax's 'NVIDIA H100 80GB HBM3'), if known."""
+    """Peak FLOP/s for a device kind string (jax's 'NVIDIA H100 80GB HBM3', 'TPU v5 lite', or
+    a short name such as 'v5e'), if known."""
     kind = device_kind.lower().replace(" ", "")
+    for prefix, name in _DEVICE_KINDS:
+        if kind.startswith(prefix):
+            return PEAK_FLOPS[name]
     for name, value in PEAK_FLOPS.items():
         if name in kind:
             return value

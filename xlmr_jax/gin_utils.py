@@ -1,4 +1,6 @@
-"""Gin flags in T5X's conventions: repeatable --gin_file, --gin.NAME=VALUE, package search path."""
+"""Gin flags in T5X's conventions: repeatable --gin_file, --gin.NAME=VALUE (or T5X's
+--gin_bindings='NAME = VALUE'), --gin_search_path (or T5X's comma-separated --gin_search_paths),
+and the package's gin/ folder on the search path."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ CONFIGURABLE_MODULES = (
     "xlmr_jax.training.mlm_data",
     "xlmr_jax.data.masking",
     "xlmr_jax.tasks.pretrain",
+    "xlmr_jax.task_locations",
 )
 
 
@@ -43,6 +46,26 @@ def add_gin_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gin_search_path", action="append", default=[], help="extra folder for gin includes"
     )
+    parser.add_argument(
+        "--gin_bindings",
+        action="append",
+        default=[],
+        help="T5X's flag: a binding 'NAME = VALUE' (repeatable), like --gin.NAME=VALUE",
+    )
+    parser.add_argument(
+        "--gin_search_paths",
+        action="append",
+        default=[],
+        help="T5X's flag: comma-separated folders for gin includes",
+    )
+
+
+def parse_args(args: argparse.Namespace, bindings: list[str], *, require: bool = True) -> None:
+    """`parse` with the gin flags of `add_gin_arguments` (T5X's spellings included)."""
+    search_paths = [*args.gin_search_path]
+    for paths in args.gin_search_paths:
+        search_paths += [p for p in paths.split(",") if p]
+    parse(args.gin_file, [*args.gin_bindings, *bindings], search_paths, require=require)
 
 
 def split_gin_bindings(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -110,13 +133,13 @@ def parse_setting(
     require: bool = True,
 ) -> argparse.Namespace:
     """The flags of a fine-tuning command (`xlmr finetune` / `xlmr eval`): requires a setting
-    (--gin_file=finetune/<setting>.gin), logs at INFO, parses the setting then `extra_files`."""
+    (--gin_file=finetune/<setting>.gin), parses the setting then `extra_files`."""
     argv, bindings = split_gin_bindings(argv)
     args = parser.parse_args(argv)
     if not args.gin_file:
         raise ValueError("give the setting with --gin_file=finetune/<setting>.gin")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    parse([*args.gin_file, *extra_files], bindings, args.gin_search_path, require=require)
+    args.gin_file = [*args.gin_file, *extra_files]
+    parse_args(args, bindings, require=require)
     return args
 
 

@@ -1,4 +1,9 @@
-"""glibc malloc on transparent huge pages for `xlmr` processes (a large CPU speed-up).
+"""Process settings: TensorFlow kept off the accelerators, and glibc malloc on transparent huge
+pages for `xlmr` processes (a large CPU speed-up).
+
+TensorFlow runs only the input pipelines (tf.data under seqio/tfds). On a GPU host it would
+otherwise take most of every GPU's memory at its first op, memory JAX needs; T5X and MaxText
+hide the accelerators from it the same way, before any tf.data work.
 
 XLA:CPU allocates an executable's temporaries afresh on every call, and glibc serves large
 blocks with fresh mmaps, so every train step page-faults (and the kernel zeroes) gigabytes in
@@ -11,6 +16,7 @@ turns this off.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -46,3 +52,21 @@ def reexec_with_malloc_hugepages(module: str, argv: list[str]) -> None:
     if env.get("GLIBC_TUNABLES") == os.environ.get("GLIBC_TUNABLES"):
         return  # already set: this is the re-executed process (or the user chose)
     os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
+
+
+def hide_accelerators_from_tensorflow() -> None:
+    """Make TensorFlow see only the CPU (idempotent; call before any tf.data work)."""
+    import tensorflow as tf
+
+    hidden = [d for d in tf.config.get_visible_devices() if d.device_type != "CPU"]
+    if not hidden:
+        return
+    try:
+        tf.config.set_visible_devices(tf.config.list_physical_devices("CPU"))
+    except RuntimeError:  # TensorFlow already ran an op with the accelerators visible
+        logging.getLogger(__name__).warning(
+            "TensorFlow was initialised before xlmr_jax could hide %s from it: it may hold "
+            "accelerator memory. Call xlmr_jax.host_env.hide_accelerators_from_tensorflow() "
+            "before any TensorFlow op.",
+            [d.name for d in hidden],
+        )

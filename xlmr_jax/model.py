@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from xlmr_jax import attention
 from xlmr_jax.config import ModelConfig
 
 HEADS = ("mlm", "sequence_classification", "token_classification", "question_answering", "none")
@@ -141,7 +142,8 @@ class Embeddings(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with a key-padding mask; softmax in float32."""
+    """Multi-head self-attention with a key-padding mask; softmax in float32 (`xla`), or a
+    fused kernel from attention.py (`ModelConfig.attention_impl`)."""
 
     config: ModelConfig
     deterministic: bool
@@ -156,6 +158,11 @@ class SelfAttention(nn.Module):
         v = _dense(cfg, shape, *axes, name="value")(x)
         activation_axes = ("batch", "length", "heads", "kv")
         q, k, v = (nn.with_logical_constraint(t, activation_axes) for t in (q, k, v))
+        impl = attention.resolve(cfg.attention_impl, cfg.attention_dropout_rate)
+        if impl != "xla":
+            out = attention.fused_attention(impl, q, k, v, attention_mask)
+            out = nn.with_logical_constraint(out, activation_axes)
+            return _dense(cfg, cfg.hidden_size, ("heads", "kv"), "embed", name="out")(out)
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
         scores = scores * (cfg.head_dim**-0.5)
         big_neg = jnp.finfo(jnp.float32).min

@@ -1,16 +1,19 @@
-"""Ahead-of-time plan of a train step: compile on abstract arrays over a simulated mesh (CPU only)
-and report per-device memory from the compiled program, FLOPs, and whether it fits a device."""
+"""Ahead-of-time plan of a train step: compile on abstract arrays for a target (TPU topology via
+libtpu, GPUs via the CUDA plugin, or simulated CPU devices) and report per-device memory from
+that compiler, FLOPs, and whether it fits a device."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from xlmr_jax import flops, sharding
+from xlmr_jax import flops, sharding, targets
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.data.masking import MaskingConfig, mask_tokens
 from xlmr_jax.model import XLMRoberta
@@ -28,6 +31,7 @@ DEVICE_MEMORY = {
     "v4": 32 * GIB,
     "v5e": 16 * GIB,
     "v5p": 95 * GIB,
+    "v6e": 32 * GIB,
 }
 # XLM-R's <mask> and the real-token range: planning needs no vocabulary file.
 _MASK_ID, _FIRST_REAL_ID = 250001, 4
@@ -48,6 +52,10 @@ class Plan:
     device_bytes: int | None
     fits: bool | None
     compile_seconds: float
+    target: str = "cpu"
+    compiler: str = "XLA:CPU (simulated devices)"
+    budget_bytes: int | None = None  # what `fits` compares the total with
+    error: str | None = None  # the compiler's message when the program does not fit
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -62,32 +70,62 @@ def plan_train_step(
     microbatches: int = 1,
     device_kind: str | None = None,
     headroom: float = 0.9,
+    target: targets.Target | None = None,
 ) -> Plan:
-    """Compile the real train step on abstract arrays over the available (simulated) devices."""
-    mesh = sharding.make_mesh(mesh_config)
-    sharding.validate_model_on_mesh(cfg, mesh, batch_size, fsdp=mesh_config.fsdp)
-    trainer = _trainer(cfg, mesh_config, mesh, seq_len, microbatches)
-    compiled = trainer.compile_abstract(batch_size, seq_len)
-    memory = compiled.memory_analysis()
-    per_device = {
-        "arguments": int(memory.argument_size_in_bytes),
-        "outputs": int(memory.output_size_in_bytes),
-        "aliased": int(memory.alias_size_in_bytes),
-        "temporaries": int(memory.temp_size_in_bytes),
-    }
-    per_device["total"] = (
-        per_device["arguments"]
-        + per_device["outputs"]
-        - per_device["aliased"]
-        + per_device["temporaries"]
-    )
+    """Compile the real train step on abstract arrays for `target` (default: the available,
+    simulated CPU devices; `device_kind` and `headroom` then give the capacity to fit)."""
+    target = target or targets.Target("cpu", "cpu")
+    on_device = target.platform != "cpu"
+    error, start = None, time.perf_counter()
+    try:
+        compiled, mesh = compile_train_step(
+            cfg,
+            mesh_config,
+            batch_size=batch_size,
+            seq_len=seq_len,
+            microbatches=microbatches,
+            target=target,
+        )
+        memory = compiled.memory_analysis()
+        per_device = {
+            "arguments": int(memory.argument_size_in_bytes),
+            "outputs": int(memory.output_size_in_bytes),
+            "aliased": int(memory.alias_size_in_bytes),
+            "temporaries": int(memory.temp_size_in_bytes),
+        }
+        per_device["total"] = (
+            per_device["arguments"]
+            + per_device["outputs"]
+            - per_device["aliased"]
+            + per_device["temporaries"]
+        )
+    except Exception as e:  # the TPU compiler refuses a program over the chip's memory
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        mesh = sharding.make_mesh(mesh_config, targets.devices(target) if on_device else None)
+        error = str(e).strip().splitlines()[0][:600]
+        needed = _exhausted_bytes(error)  # temporaries alone: a lower bound of the total
+        per_device = {"temporaries": needed, "total": needed}
     max_predictions = MaskingConfig().max_predictions(seq_len)
     step_flops = batch_size * flops.train_flops_per_sequence(cfg, seq_len, max_predictions)
-    capacity = DEVICE_MEMORY.get(device_kind) if device_kind else None
+    if on_device:
+        device_kind, capacity, budget = target.kind, target.device_bytes, target.budget_bytes
+    else:
+        capacity = DEVICE_MEMORY.get(device_kind) if device_kind else None
+        budget = None if capacity is None else int(headroom * capacity)
+    fits = None if budget is None else error is None and per_device["total"] <= budget
     return Plan(
         model={
             k: getattr(cfg, k)
-            for k in ("num_layers", "hidden_size", "num_heads", "mlp_dim", "vocab_size", "dtype")
+            for k in (
+                "num_layers",
+                "hidden_size",
+                "num_heads",
+                "mlp_dim",
+                "vocab_size",
+                "dtype",
+                "attention_impl",
+            )
         },
         mesh={**dict(mesh.shape), "fsdp": mesh_config.fsdp, "devices": sharding.num_devices(mesh)},
         batch_size=batch_size,
@@ -99,9 +137,56 @@ def plan_train_step(
         model_flops_per_token=step_flops / (batch_size * seq_len),
         device_kind=device_kind,
         device_bytes=capacity,
-        fits=None if capacity is None else per_device["total"] <= headroom * capacity,
-        compile_seconds=trainer.compile_seconds,
+        fits=fits,
+        compile_seconds=time.perf_counter() - start,
+        target=target.spec,
+        compiler=_compiler_name(target, mesh),
+        budget_bytes=budget,
+        error=error,
     )
+
+
+def compile_train_step(
+    cfg: ModelConfig,
+    mesh_config: sharding.MeshConfig,
+    *,
+    batch_size: int,
+    seq_len: int = 512,
+    microbatches: int = 1,
+    target: targets.Target | None = None,
+):
+    """(compiled pretraining step, mesh) for abstract inputs on the target's devices (default:
+    the available ones); `.memory_analysis()` and `.as_text()` are the target compiler's."""
+    target = target or targets.Target("cpu", "cpu")
+    devices = targets.devices(target) if target.platform != "cpu" else None
+    mesh = sharding.make_mesh(mesh_config, devices)
+    sharding.validate_model_on_mesh(cfg, mesh, batch_size, fsdp=mesh_config.fsdp)
+    trainer = _trainer(cfg, mesh_config, mesh, seq_len, microbatches)
+    return trainer.compile_abstract(batch_size, seq_len), mesh
+
+
+def _exhausted_bytes(message: str) -> int | None:
+    """The bytes a refused program needs, from libtpu's message ("... required for HLO
+    temporaries (98.35G) exceeds available HBM (15.75G)" or "Used 21.5G of 15.75G hbm")."""
+    found = re.search(r"\(([\d.]+)([KMGT]?)\) exceeds available", message) or re.search(
+        r"Used ([\d.]+)([KMGT]?) of", message
+    )
+    if not found:
+        return None
+    scale = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    return int(float(found.group(1)) * scale[found.group(2)])
+
+
+def _compiler_name(target: targets.Target, mesh) -> str:
+    import jax
+
+    if target.platform == "tpu":
+        from importlib.metadata import version
+
+        return f"libtpu {version('libtpu')} ({mesh.devices.flat[0].device_kind})"
+    if target.platform == "gpu":
+        return f"XLA:GPU, jax {jax.__version__} CUDA plugin ({targets.GPUS[target.kind]['name']})"
+    return "XLA:CPU (simulated devices)"
 
 
 def _trainer(cfg, mesh_config, mesh, seq_len: int, microbatches: int):
@@ -131,8 +216,9 @@ def search(
     *,
     batch_size: int,
     seq_len: int,
-    device_kind: str,
+    device_kind: str | None = None,
     max_microbatches: int = 16,
+    target: targets.Target | None = None,
 ) -> tuple[Plan, list[Plan]]:
     """The cheapest setting that fits: remat none -> dots_saveable -> full, then microbatches."""
     tried = []
@@ -146,6 +232,7 @@ def search(
                 seq_len=seq_len,
                 microbatches=microbatches,
                 device_kind=device_kind,
+                target=target,
             )
             tried.append(plan)
             if plan.fits:

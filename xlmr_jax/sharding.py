@@ -92,7 +92,8 @@ def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -
             raise ValueError(f"MeshConfig.devices={config.devices} but only {len(devices)} exist.")
         devices = devices[: config.devices]
     shape = config.shape(len(devices))
-    if jax.process_count() > 1 and devices == jax.devices():
+    multi_host = jax.process_count() > 1 and devices == jax.devices()
+    if multi_host or devices[0].platform == "tpu":  # follow the physical torus
         device_array = mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)
     else:
         device_array = np.asarray(devices).reshape(shape)
@@ -165,3 +166,20 @@ def host_batch_size(global_batch_size: int) -> int:
 
 def num_devices(mesh: Mesh) -> int:
     return math.prod(mesh.shape.values())
+
+
+def current_platform() -> str:
+    """tpu | gpu | cpu: the platform of the mesh being traced for (the default backend
+    without one); a TPU or GPU topology compiled on a CPU host counts as tpu or gpu."""
+    mesh = jax.sharding.get_abstract_mesh()
+    device = None if mesh.empty else mesh.abstract_device
+    platform = jax.default_backend() if device is None else device.platform
+    return "gpu" if platform in ("cuda", "rocm") else platform
+
+
+def activation_spec(logical_axes: tuple[str, ...]) -> PartitionSpec | None:
+    """The mesh PartitionSpec of an activation with these logical axes under the current
+    mesh and rules (for shard_map around a kernel); None outside a mesh."""
+    if jax.sharding.get_abstract_mesh().empty:
+        return None
+    return nn.logical_to_mesh_axes(logical_axes)

@@ -124,7 +124,8 @@ def write_text(path: PathLike, text: str) -> None:
 
 @contextlib.contextmanager
 def atomic_writer(path: PathLike) -> Iterator[IO[bytes]]:
-    """A binary file that appears at `path` only if the block finishes without an exception."""
+    """A binary file that appears at `path` only if the block finishes without an exception
+    (the block writes to it but must not close it)."""
     path = as_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not is_remote(path):
@@ -236,6 +237,19 @@ def atomic_directory(target: PathLike, marker: str, *, overwrite: bool = False) 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def files_under(root: PathLike) -> list[Path]:
+    """Every file below `root` (recursively), in path order."""
+    root = as_path(root)
+    scheme = os.fspath(root).split("://", 1)[0] if is_remote(root) else None
+    found = []
+    for directory, _, names in root.walk():
+        directory = os.fspath(directory)
+        if scheme and "://" not in directory:  # fsspec names directories without the scheme
+            directory = f"{scheme}://{directory}"
+        found += [epath.Path(directory) / name for name in names]
+    return sorted(found, key=os.fspath)
 
 
 def copy_file(source: PathLike, target: PathLike) -> None:

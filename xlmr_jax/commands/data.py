@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import functools
 import json
 import multiprocessing
 
 import seqio
+import tqdm
 
 from xlmr_jax.data import cache
 from xlmr_jax.data.cc100 import cc100_sizes
@@ -161,15 +163,19 @@ def _cache(args: argparse.Namespace) -> int:
     )
     if args.runner or args.pipeline_option:
         return _cache_with_beam(args, register, languages)
-    if args.workers == 1:
-        for lang in languages:
-            print(_cache_language(register, args.cache_dir, lang))
-        return 0
-    context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
-    with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-        n = len(languages)
-        for line in pool.map(_cache_language, [register] * n, [args.cache_dir] * n, languages):
-            print(line)
+    build = functools.partial(_cache_language, register, args.cache_dir)
+    with (
+        contextlib.ExitStack() as stack,
+        tqdm.tqdm(total=len(languages), desc="cache", unit="language") as bar,
+    ):
+        lines = map(build, languages)
+        if args.workers > 1:
+            context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
+            pool = concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context)
+            lines = stack.enter_context(pool).map(build, languages)
+        for line in lines:
+            bar.write(line)  # stdout, above the bar
+            bar.update()
     return 0
 
 

@@ -1,7 +1,8 @@
-"""`xlmr plan --gin_file=gin/models/xxl.gin --gin_file=gin/sharding/tp8.gin --devices=64`.
+"""`xlmr plan --gin_file=pretrain/xlmr_xxl.gin --target tpu:v5p-128` (or `--devices=64` on CPU).
 
-Compiles the real train step ahead of time on abstract arrays over `--devices` simulated CPU
-devices and reports per-device memory, FLOPs and whether it fits `--device_kind`.
+Compiles the real train step ahead of time on abstract arrays for `--target`: a TPU topology
+with libtpu, GPUs with the CUDA plugin, or `cpu`, `--devices` simulated CPU devices fitted
+against `--device_kind`. Reports per-device memory from that compiler, FLOPs, and the fit.
 """
 
 from __future__ import annotations
@@ -9,15 +10,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from xlmr_jax import gin_utils
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     gin_utils.add_gin_arguments(parser)
-    parser.add_argument("--devices", type=int, required=True, help="number of devices to plan for")
     parser.add_argument(
-        "--device_kind", default="h100", help="h100 | h200 | a100 | a100-40 | v4 | v5e | v5p"
+        "--target",
+        default="cpu",
+        help="tpu:v5p-128 | tpu:v4-128 | tpu:v5e-16 | tpu:v6e-64 | tpu:v5e:2x4 | gpu:h100x64 | "
+        "gpu:h200x8 | cpu (simulated: --devices, --device_kind)",
+    )
+    parser.add_argument("--devices", type=int, help="with --target cpu: devices to simulate")
+    parser.add_argument(
+        "--device_kind",
+        default="h100",
+        help="with --target cpu: h100 | h200 | a100 | a100-40 | v4 | v5e | v5p | v6e",
     )
     parser.add_argument(
         "--batch_size", type=int, default=2048, help="global batch (paper XL/XXL: 2048)"
@@ -44,20 +54,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     argv, bindings = gin_utils.split_gin_bindings(argv)
     args = parser.parse_args(argv)
+    from xlmr_jax import targets
+
+    target = targets.parse(args.target)  # a bad target: ValueError, the one error line
+    if target.platform != "cpu" and not target.compiler_available():
+        print(
+            f"xlmr plan: note: the {target.platform.upper()} compiler is not installed "
+            f'(pip install "{target.extra}"); planning {args.target} with the CPU compiler over '
+            f"{target.devices} simulated devices instead.",
+            file=sys.stderr,
+        )
+        args.devices, args.device_kind = target.devices, target.kind
+        target = targets.parse("cpu")
+    if target.platform == "cpu" and not args.devices:
+        raise ValueError("--target cpu needs --devices (how many devices to simulate)")
+    # Deviceless compiles for TPU/GPU run in a CPU-only JAX (shared/ACCELERATOR_AOT.md).
     os.environ["JAX_PLATFORMS"] = "cpu"
     import jax
 
-    jax.config.update("jax_num_cpu_devices", args.devices)
-    gin_utils.parse(args.gin_file, bindings, args.gin_search_path)
+    jax.config.update("jax_num_cpu_devices", args.devices if target.platform == "cpu" else 1)
+    gin_utils.parse_args(args, bindings)
 
     import gin
 
     from xlmr_jax import plan as planner
     from xlmr_jax.sharding import MeshConfig
 
-    if args.measure and (args.devices != 1 or args.sweep_model_parallel):
+    if args.measure and (
+        target.platform != "cpu" or args.devices != 1 or args.sweep_model_parallel
+    ):
         raise ValueError("--measure runs the step on this one CPU: use --devices 1, no sweep")
-    if args.device_kind not in planner.DEVICE_MEMORY:
+    if target.platform == "cpu" and args.device_kind not in planner.DEVICE_MEMORY:
         raise ValueError(f"--device_kind must be one of {sorted(planner.DEVICE_MEMORY)}")
     try:
         cfg = gin.query_parameter("%MODEL_CONFIG").scoped_configurable_fn()
@@ -76,7 +103,10 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     for model_parallel in sizes:
         mesh = MeshConfig(data=-1, model=model_parallel, fsdp=base_mesh.fsdp)
         kwargs = dict(
-            batch_size=args.batch_size, seq_len=args.seq_len, device_kind=args.device_kind
+            batch_size=args.batch_size,
+            seq_len=args.seq_len,
+            device_kind=args.device_kind if target.platform == "cpu" else None,
+            target=target,
         )
         if args.remat == "auto":
             plan, _ = planner.search(cfg, mesh, **kwargs)
@@ -98,28 +128,34 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         if measured:
             out[0]["measured_bytes"] = measured
         print(json.dumps(out[0] if len(out) == 1 else out, indent=1))
+        for p in plans:
+            if p.fits is False:
+                print(f"xlmr plan: {_does_not_fit(p)}", file=sys.stderr)
         return 0
+    where = f"{args.devices} x {args.device_kind}" if target.platform == "cpu" else args.target
     print(
-        f"Plan: L{cfg.num_layers} H{cfg.hidden_size} ({cfg.dtype} compute, float32 params + AdamW), "
-        f"global batch {args.batch_size} x {args.seq_len}, {args.devices} x {args.device_kind}; "
-        "layers under lax.scan; memory from the XLA CPU compile (an estimate of GPU/TPU usage)."
+        f"Plan: L{cfg.num_layers} H{cfg.hidden_size} ({cfg.dtype} compute, float32 params + AdamW, "
+        f"attention {cfg.attention_impl}), global batch {args.batch_size} x {args.seq_len}, "
+        f"{where}; layers under lax.scan; memory from {plans[0].compiler}."
     )
     print(
         "| data x model | fsdp | remat | microbatches | params+opt GiB | temporaries GiB "
         "| total GiB/device | fits | TFLOP/step | compile s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    gib = planner.GIB
     for p in plans:
-        b = p.per_device_bytes
         print(
             f"| {p.mesh['data']} x {p.mesh['model']} | {p.mesh['fsdp']} | {p.remat_policy} "
-            f"| {p.microbatches} | {b['arguments'] / gib:.2f} | {b['temporaries'] / gib:.2f} "
-            f"| {b['total'] / gib:.2f} | {'yes' if p.fits else 'NO'} "
+            f"| {p.microbatches} | {_gib(p.per_device_bytes.get('arguments'))} "
+            f"| {_gib(p.per_device_bytes['temporaries'])} | {_gib(p.per_device_bytes['total'])} "
+            f"| {'yes' if p.fits else 'NO'} "
             f"| {p.flops_per_step / 1e12:,.0f} | {p.compile_seconds:.1f} |"
         )
+    for p in plans:
+        if p.fits is False:
+            print(_does_not_fit(p))
     if measured:
-        planned = plans[0].per_device_bytes["total"]
+        planned, gib = plans[0].per_device_bytes["total"], planner.GIB
         print(
             f"Measured on this CPU (one step, resident memory with every block touched): state {measured['arguments'] / gib:.3f}"
             f" GiB + step peak {measured['step_peak'] / gib:.3f} GiB = "
@@ -127,3 +163,20 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             f"(planned / measured = {planned / measured['total']:.2f})."
         )
     return 0
+
+
+def _does_not_fit(p) -> str:
+    """One line: what the setting needs against what the device offers."""
+    gib = 1024**3
+    need = p.per_device_bytes["total"]
+    have = (
+        f"{p.budget_bytes / gib:.2f} GiB budget of a {p.device_bytes / gib:.2f} GiB {p.device_kind}"
+    )
+    what = f"{p.mesh['data']} x {p.mesh['model']}, remat {p.remat_policy}, {p.microbatches} microbatches"
+    if p.error:
+        return f"does not fit ({what}): {p.compiler} refused it: {p.error}"
+    return f"does not fit ({what}): {need / gib:.2f} GiB per device > {have}."
+
+
+def _gib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024**3:.2f}"

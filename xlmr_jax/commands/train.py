@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from xlmr_jax import gin_utils
 from xlmr_jax.training import distributed
@@ -17,10 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     argv, bindings = gin_utils.split_gin_bindings(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("xlmr_jax").setLevel(logging.INFO)
     distributed.initialize(args)
-    gin_utils.parse(args.gin_file, bindings, args.gin_search_path)
+    gin_utils.parse_args(args, bindings)
     from xlmr_jax.training.loop import train
 
     result = train()

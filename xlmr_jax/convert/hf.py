@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import tqdm
 from flax import traverse_util
 
 from xlmr_jax import checksums, storage
@@ -22,6 +23,7 @@ from xlmr_jax.checkpoint import (
     numpy_params,
 )
 from xlmr_jax.config import ModelConfig
+from xlmr_jax.convert.hf_tokenizer import write_tokenizer_json
 from xlmr_jax.convert.layout import Entry, flax_to_torch, to_numpy, torch_names, torch_to_flax
 
 MODEL_TYPES = {False: "xlm-roberta", True: "xlm-roberta-xl"}  # keyed by pre_layer_norm
@@ -34,6 +36,7 @@ CLASS_SUFFIX = {
 }
 SPM_FILE = "sentencepiece.bpe.model"
 CHECKSUM_KEY = "xlmr_jax.sha256"  # safetensors metadata: JSON {tensor name: array_checksum}
+TOKENIZER_FILE = "tokenizer.json"
 TIED = ("lm_head.decoder.weight", "lm_head.decoder.bias")
 # Present in some checkpoints, never part of XLM-R: buffers and the (unused) pooler.
 IGNORED_PREFIXES = ("roberta.pooler.", "roberta.embeddings.position_ids")
@@ -271,6 +274,14 @@ def params_to_hf(
 
 def _read_weights(path: storage.Path) -> dict[str, Any]:
     """A weights file's tensors; safetensors we exported are checked against their checksums."""
+    if path.suffix != ".safetensors":
+        try:
+            import torch
+        except ImportError:
+            raise ValueError(
+                f"{path}: reading PyTorch .bin weights needs PyTorch: "
+                'pip install "xlmr-jax[fairseq]" (or convert them to safetensors)'
+            ) from None
     try:
         with storage.local_file(path) as local:
             if path.suffix == ".safetensors":
@@ -285,8 +296,6 @@ def _read_weights(path: storage.Path) -> dict[str, Any]:
                     expected = (f.metadata() or {}).get(CHECKSUM_KEY)
                 state = load_file(local)
             else:
-                import torch
-
                 return torch.load(local, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(
@@ -367,8 +376,10 @@ def save_file(tensors: Mapping[str, np.ndarray], path: storage.Path) -> None:
 
 
 def _tokenizer_files(spm_path: storage.PathLike, out: storage.Path, config: ModelConfig) -> None:
-    """sentencepiece.bpe.model plus the JSON that makes XLMRobertaTokenizer.from_pretrained work."""
+    """The hub's tokenizer files: sentencepiece.bpe.model (slow), tokenizer.json (fast) and the
+    JSON that makes AutoTokenizer.from_pretrained load them."""
     storage.copy_file(spm_path, out / SPM_FILE)
+    write_tokenizer_json(spm_path, out / TOKENIZER_FILE)
     mask = {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False}
     specials = {
         "bos_token": "<s>",
@@ -418,7 +429,7 @@ def save_hf(
             save_file(shards[0], tmp / "model.safetensors")
         else:
             weight_map = {}
-            for i, shard in enumerate(shards, 1):
+            for i, shard in enumerate(tqdm.tqdm(shards, desc="write shards", leave=False), 1):
                 name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
                 save_file(shard, tmp / name)
                 weight_map.update(dict.fromkeys(shard, name))

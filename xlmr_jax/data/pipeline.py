@@ -29,6 +29,7 @@ import jax
 import numpy as np
 import seqio
 
+from xlmr_jax import host_env
 from xlmr_jax.config import PAD_ID
 from xlmr_jax.data import cache
 from xlmr_jax.data.preprocessors import pack_blocks
@@ -82,6 +83,7 @@ class PretrainPipeline:
         build_cache: bool | None = None,
         prefetch: int = 2,
     ):
+        host_env.hide_accelerators_from_tensorflow()
         self.tasks, self.rates = mixture_tasks(mixture)
         self.shard_info = shard_info or seqio.ShardInfo(jax.process_index(), jax.process_count())
         if global_batch_size % self.shard_info.num_shards:

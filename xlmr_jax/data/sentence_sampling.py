@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import tqdm
 
 from xlmr_jax.data.corpus_stats import corpus_stats, sizes
 from xlmr_jax.data.mixing import DEFAULT_ALPHA, mixing_rates
@@ -44,7 +45,9 @@ def sample_sentences(
     stats = corpus_stats(data_dir, languages=list(files), validation_fraction=validation_fraction)
     counts = sizes(stats, "sentences")
     sample: list[str] = []
-    for i, (lang, quota) in enumerate(sentence_quotas(counts, alpha, num_sentences).items()):
+    quotas = sentence_quotas(counts, alpha, num_sentences)
+    progress = tqdm.tqdm(quotas.items(), desc="sample sentences", unit="language", leave=False)
+    for i, (lang, quota) in enumerate(progress):
         repeats, rest = divmod(quota, counts[lang])
         picks = np.sort(np.random.default_rng([seed, i]).choice(counts[lang], rest, replace=False))
         index, next_pick = 0, 0

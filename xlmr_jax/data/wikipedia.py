@@ -14,8 +14,8 @@ import json
 import lzma
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
+from xlmr_jax import storage
 from xlmr_jax.data.formats.common import FormatError, text_lines
 
 _DOC_OPEN = re.compile(r'^<doc\b[^>]*\btitle="(?P<title>[^"]*)"[^>]*>$')
@@ -27,18 +27,18 @@ class Article:
     lines: tuple[str, ...]
 
 
-def extracted_files(extracted_dir: str | Path) -> list[Path]:
+def extracted_files(extracted_dir: storage.PathLike) -> list[storage.Path]:
     """WikiExtractor's output files under `extracted_dir`, in path order."""
-    root = Path(extracted_dir)
+    root = storage.as_path(extracted_dir, "--extracted_dir")
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (WikiExtractor's --output directory)")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = [p for p in storage.files_under(root) if not p.name.startswith(".")]
     if not files:
         raise FileNotFoundError(f"{root}: no WikiExtractor files (AA/wiki_00, ...)")
     return files
 
 
-def read_articles(path: str | Path) -> Iterator[Article]:
+def read_articles(path: storage.PathLike) -> Iterator[Article]:
     """The articles of one WikiExtractor file (either output format)."""
     lines = text_lines(path)
     first = next((line for line in lines if line.strip()), "")
@@ -89,38 +89,35 @@ def _doc_articles(path, lines: list[str]) -> Iterator[Article]:
 
 @dataclasses.dataclass(frozen=True)
 class WrittenCorpus:
-    path: Path
+    path: storage.Path
     articles: int
     lines: int
     skipped_empty: int
 
 
 def write_wikipedia_corpus(
-    extracted_dir: str | Path, lang: str, out_dir: str | Path, *, xz: bool = False
+    extracted_dir: storage.PathLike, lang: str, out_dir: storage.PathLike, *, xz: bool = False
 ) -> WrittenCorpus:
     """Writes `<out_dir>/<lang>.txt[.xz]` from a WikiExtractor output folder."""
     if not re.fullmatch(r"[A-Za-z][\w-]*", lang):
         raise ValueError(f"--lang {lang!r} is not a file code (letters, digits, _ and -)")
-    out = Path(out_dir) / f"{lang}.txt{'.xz' if xz else ''}"
+    out = storage.as_path(out_dir, "--out") / f"{lang}.txt{'.xz' if xz else ''}"
     if out.exists():
         raise FileExistsError(f"{out} exists; remove it or choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
     articles = lines = skipped = 0
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        opener = lzma.open if xz else open
-        with opener(tmp, "wt", encoding="utf-8") as f:
-            for path in extracted_files(extracted_dir):
-                for article in read_articles(path):
-                    if not article.lines:
-                        skipped += 1
-                        continue
-                    f.write(("\n" if articles else "") + "\n".join(article.lines) + "\n")
-                    articles += 1
-                    lines += len(article.lines)
+    with storage.atomic_writer(out) as raw:  # nothing at `out` unless complete
+        sink = lzma.open(raw, "wb") if xz else raw  # closing the xz stream leaves `raw` open
+        for path in extracted_files(extracted_dir):
+            for article in read_articles(path):
+                if not article.lines:
+                    skipped += 1
+                    continue
+                text = ("\n" if articles else "") + "\n".join(article.lines) + "\n"
+                sink.write(text.encode("utf-8"))
+                articles += 1
+                lines += len(article.lines)
+        if xz:
+            sink.close()
         if not articles:
             raise ValueError(f"{extracted_dir}: no article has any text")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return WrittenCorpus(out, articles, lines, skipped)

@@ -14,6 +14,7 @@ from collections.abc import Callable, MutableMapping
 import jax
 import numpy as np
 import seqio
+import tqdm
 
 from xlmr_jax.config import PAD_ID
 from xlmr_jax.evaluation.metrics import classification_scores, conlleval, qa_scores
@@ -81,7 +82,8 @@ def run_features(
     """
     kind = task_source(task).info.kind
     columns: dict[str, list] = {}
-    for batch in eval_batches(task, split, batch_size, max_length, cache):
+    batches = eval_batches(task, split, batch_size, max_length, cache)
+    for batch in tqdm.tqdm(batches, desc=f"{task.name} {split}", unit="batch", leave=False):
         real = batch[WEIGHT] > 0
         outputs = jax.device_get(predict(batch))
         padding = batch[INPUT_IDS] == PAD_ID

@@ -21,7 +21,7 @@ import jax
 import seqio
 import tensorflow as tf
 
-from xlmr_jax import sharding, storage
+from xlmr_jax import host_env, sharding, storage
 from xlmr_jax.checkpoint import load_model, save_model
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.evaluation.tables import RunResult
@@ -39,6 +39,7 @@ from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe, TrainSpec
 from xlmr_jax.finetuning.steps import HEADS
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
+from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.summaries import MetricWriter
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
@@ -66,6 +67,7 @@ class _Run:
     mesh_config: sharding.MeshConfig | None
     model_name: str
     setting: str
+    profile_steps: tuple[int, int] | None = None
 
 
 @gin.configurable
@@ -84,14 +86,26 @@ def finetune(
     setting: str = "",
     model_name: str = "xlmr",
     mesh_config: sharding.MeshConfig | None = None,
+    profile_steps: tuple[int, int] | None = None,
 ) -> FinetuneResult:
-    """Fine-tune one model (or one per language) and write the run's results to model_dir."""
+    """Fine-tune one model (or one per language) and write the run's results to model_dir.
+
+    profile_steps: (first, last) steps to trace with jax.profiler into MODEL_DIR/tensorboard.
+    """
+    host_env.hide_accelerators_from_tensorflow()
     session.check_single_process()
     model_dir = storage.as_path(model_dir, "MODEL_DIR")
     vocab = session.vocabulary(init_checkpoint, spm_model)
     session.register_tasks(task_registrations, data_dir, vocab)
     run = _Run(
-        model_config, recipe or Recipe(), vocab, init_checkpoint, mesh_config, model_name, setting
+        model_config,
+        recipe or Recipe(),
+        vocab,
+        init_checkpoint,
+        mesh_config,
+        model_name,
+        setting,
+        profile_steps,
     )
     if not train.one_model_per_language:
         results, details = _finetune_one(run, model_dir, train, train.task_names(), dev, test)
@@ -160,6 +174,7 @@ def _finetune_one(
     selection = ModelSelection(dev.languages, recipe.patience)
     selected_dev: dict[str, dict[str, TaskEvaluation]] = {"joint": {}, "per_language": {}}
     writer = MetricWriter(model_dir, total_steps)
+    profiler = StepProfiler(model_dir, run.profile_steps, name="finetune")
     step, stop = 0, False
 
     def evaluate_dev() -> bool:
@@ -188,7 +203,8 @@ def _finetune_one(
         for epoch in range(recipe.num_epochs):
             dataset = epoch_dataset(train_names, counts, train.split, recipe, epoch)
             for batch in batches(dataset, recipe.batch_size, recipe.max_length):
-                state, metrics = trainer.train_step(state, batch)
+                with profiler.step(step + 1):
+                    state, metrics = trainer.train_step(state, batch)
                 step += 1
                 if step % LOG_EVERY_STEPS == 0 or step == total_steps:
                     _log_train(writer, step, metrics, float(schedule(step - 1)), epoch)
@@ -203,6 +219,7 @@ def _finetune_one(
             if stop or step == total_steps:
                 break
     finally:
+        profiler.close()
         writer.close()
     log.info("Trained %d steps; selected %s.", step, selection.to_dict()["joint"])
     if test is None:

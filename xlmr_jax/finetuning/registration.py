@@ -63,6 +63,18 @@ def _parts(info: TaskInfo, options: dict):
     )
 
 
+def task_parts(
+    info: TaskInfo, vocabulary: XLMRVocabulary, **featurizer_options
+) -> tuple[list, dict[str, seqio.Feature]]:
+    """(preprocessors after the example conversion, output features) of a task kind; shared by
+    the file tasks and the streaming TFDS tasks (tasks/tfds.py)."""
+    _, _, featurizer, signature, default_length, targets = _parts(info, featurizer_options)
+    preprocessor = functools.partial(
+        featurize, featurizer=featurizer, signature=signature, default_length=default_length
+    )
+    return [preprocessor], {INPUT_IDS: seqio.Feature(vocabulary, add_eos=False), **targets}
+
+
 def register_task(
     name: str,
     readers: Mapping[str, RecordReader],
@@ -72,15 +84,10 @@ def register_task(
 ) -> seqio.Task:
     """Registers (or replaces) task `name`; featurizer options: classification `pair`, QA
     `doc_stride` / `max_query_length`."""
-    to_example, example_signature, featurizer, signature, default_length, targets = _parts(
-        info, featurizer_options
-    )
+    to_example, example_signature, *_ = _parts(info, featurizer_options)
     source = RecordSource(readers, info, to_example, example_signature)
-    preprocessor = functools.partial(
-        featurize, featurizer=featurizer, signature=signature, default_length=default_length
-    )
-    output_features = {INPUT_IDS: seqio.Feature(vocabulary, add_eos=False), **targets}
+    preprocessors, output_features = task_parts(info, vocabulary, **featurizer_options)
     seqio.TaskRegistry.remove(name)
     return seqio.TaskRegistry.add(
-        name, source=source, output_features=output_features, preprocessors=[preprocessor]
+        name, source=source, output_features=output_features, preprocessors=preprocessors
     )

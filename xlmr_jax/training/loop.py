@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from xlmr_jax.model import XLMRoberta, stack_layers, unstack_layers
 from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.mlm_data import MLMInputs, mlm_inputs
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
+from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.summaries import MetricWriter
 from xlmr_jax.training.train_step import StepConfig
 from xlmr_jax.training.trainer import Trainer, mlm_trainer
@@ -83,6 +85,7 @@ def train(
     on_nonfinite: str = "skip",
     stop_after: int | None = None,
     export_model: bool = True,
+    profile_steps: tuple[int, int] | None = None,
 ) -> TrainResult:
     """Pretrain (or continue pretraining) an MLM; resumes from MODEL_DIR/checkpoints if present.
 
@@ -91,6 +94,7 @@ def train(
     stop_after: end after this many steps in this process (the schedule still spans total_steps).
     export_model: when training reaches total_steps, also write MODEL_DIR/model, a model
     checkpoint (parameters, config, SentencePiece model) for fine-tuning, fill-mask and export.
+    profile_steps: (first, last) steps to trace with jax.profiler into MODEL_DIR/tensorboard.
     """
     if on_nonfinite not in ("skip", "stop"):
         raise ValueError(f"train.on_nonfinite must be 'skip' or 'stop', got {on_nonfinite!r}.")
@@ -99,6 +103,7 @@ def train(
     checkpoint_config = checkpoint_config or CheckpointConfig()
     mesh = sharding.make_mesh(mesh_config)
     sharding.validate_model_on_mesh(model_config, mesh, batch_size, fsdp=mesh_config.fsdp)
+    log.info("%s", describe_devices(mesh, model_config))
     if batch_size % microbatches:
         raise ValueError(
             f"batch_size={batch_size} is not divisible by microbatches={microbatches}."
@@ -136,6 +141,7 @@ def train(
     last = total_steps if stop_after is None else min(total_steps, start + stop_after)
     writer = MetricWriter(model_dir, total_steps, start)
     preemption = _Preemption()
+    profiler = StepProfiler(model_dir, profile_steps)
     result = TrainResult(start, {}, {}, False, None)
     tokens_per_step = batch_size * inputs.sequence_length
     step_flops = batch_size * flops.train_flops_per_sequence(
@@ -145,8 +151,9 @@ def train(
     interval_start, interval_steps = time.perf_counter(), 0
     try:
         for step in range(start + 1, last + 1):
-            batch = next(train_data)
-            state, metrics = trainer.train_step(state, batch)
+            with profiler.step(step):
+                batch = next(train_data)
+                state, metrics = trainer.train_step(state, batch)
             interval_steps += 1
             if step == start + 1:
                 _write_operative_config(model_dir)
@@ -173,6 +180,7 @@ def train(
                         scalars["mfu"] = (
                             step_flops / step_time / (sharding.num_devices(mesh) * peak)
                         )
+                scalars.update(device_memory_stats())
                 scalars.update(
                     learning_rate=float(schedule(step - 1)),
                     skipped_steps=int(state.skipped_steps),
@@ -191,14 +199,26 @@ def train(
                 result.preempted = True
                 break
     finally:
-        checkpoints.wait()
-        checkpoints.close()
-        writer.close()
-        preemption.restore()
+        _close(
+            profiler.close, checkpoints.wait, checkpoints.close, writer.close, preemption.restore
+        )
     result.step, result.state = int(state.step), state
     if export_model and result.step == total_steps:
         _export(model_dir / "model", state.params, model_config, inputs.vocabulary_file)
     return result
+
+
+def _close(*closers: Callable[[], None]) -> None:
+    """Run every closer; while an error propagates, a closer's own failure (the store that
+    failed a save may fail the last metrics upload too) is logged, never put in its place."""
+    failing = sys.exc_info()[1] is not None
+    for close in closers:
+        try:
+            close()
+        except Exception as e:
+            if not failing:
+                raise
+            log.warning("After the error below, %s also failed: %s", close.__qualname__, e)
 
 
 def _export(directory: storage.Path, params, cfg: ModelConfig, spm_path: str) -> None:
@@ -286,3 +306,25 @@ def _initial_params(init_checkpoint: str | None, cfg: ModelConfig):
 def _write_operative_config(model_dir: storage.Path) -> None:
     if jax.process_index() == 0:
         storage.write_text(model_dir / "config.gin", gin.operative_config_str())
+
+
+def describe_devices(mesh, cfg: ModelConfig) -> str:
+    """Device kind and count, processes, mesh, attention kernel, peak FLOP/s and memory."""
+    device = jax.local_devices()[0]
+    peak = flops.peak_flops(device.device_kind)
+    stats = device.memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    return (
+        f"{jax.device_count()} x {device.device_kind} ({device.platform}) in "
+        f"{jax.process_count()} process(es); mesh {dict(mesh.shape)}; attention "
+        f"{cfg.attention_impl}; "
+        + (f"peak {peak / 1e12:.0f} TFLOP/s per device (MFU logged); " if peak else "")
+        + (f"{limit / 2**30:.1f} GiB per device for JAX." if limit else "no memory statistics.")
+    )
+
+
+def device_memory_stats() -> dict[str, float]:
+    """This process's first device: memory in use, its peak and the limit in GiB (GPU/TPU)."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    names = {"bytes_in_use": "in_use", "peak_bytes_in_use": "peak", "bytes_limit": "limit"}
+    return {f"device_memory_{v}_gib": stats[k] / 2**30 for k, v in names.items() if k in stats}

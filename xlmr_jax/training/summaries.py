@@ -31,6 +31,7 @@ class EventFile:
         name = f"events.out.tfevents.{time.time():.6f}.{socket.gethostname()}.{os.getpid()}"
         self._records = RecordWriter(storage.AppendFile(directory / name))
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+        self.flush()
 
     def _write(self, event: event_pb2.Event) -> None:
         self._records.write(event.SerializeToString())

@@ -80,9 +80,8 @@ def register_glue(
             else:
                 stem = _MNLI_FILES.get(spec.name, {}).get(split, stem)
                 path = f"glue/{DIRECTORIES[spec.name]}/{stem}.tsv"
-                readers[split] = LocalFiles(
-                    data_dir, [(path, functools.partial(read_glue, task=spec.name))]
-                )
+                read = functools.partial(read_glue, task=spec.name, labeled=split != "test")
+                readers[split] = LocalFiles(data_dir, [(path, read)])
         kind = "regression" if regression else "classification"
         info = TaskInfo(kind, "glue", spec.name, f"glue-{spec.name}", spec.labels)
         names.append(task_name(spec.name))

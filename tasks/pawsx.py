@@ -30,7 +30,7 @@ _XTREME = {"train": "train", "validation": "dev", "test": "test"}
 
 def _files(data_dir, lang: str, split: str) -> LocalFiles:
     original = _ORIGINAL.get(split, "train" if lang == "en" else "translated_train")
-    read = functools.partial(read_pawsx, language=lang)
+    read = functools.partial(read_pawsx, language=lang, labeled=split != "test")
     return LocalFiles(
         data_dir,
         [(f"pawsx/{_XTREME[split]}-{lang}.tsv", read), (f"x-final/{lang}/{original}.tsv", read)],

@@ -61,6 +61,7 @@ def register_cc100(
     statistics (rates, example counts) when the mixture is first used (`import xlmr_jax.tasks`).
     """
     vocab = vocabulary if isinstance(vocabulary, XLMRVocabulary) else XLMRVocabulary(vocabulary)
+    vocab.load()
     languages = resolve_languages(languages)
     files = discover(data_dir) if languages is None else language_files(data_dir, languages)
     if not files:

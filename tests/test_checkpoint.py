@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -206,3 +207,49 @@ def test_predict_validates_ids(tmp_path):
         loaded.predict([[0, 1000, 2]])
     assert loaded.predict(np.array([[0, 5, 2]]))["logits"].shape == (1, 3, 1000)
     assert os.listdir(tmp_path) == ["ckpt"]
+
+
+def _flip(path, count: int = 64) -> None:
+    """Flip `count` bytes in the middle of a file."""
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + count] = bytes(b ^ 0xFF for b in raw[middle : middle + count])
+    path.write_bytes(bytes(raw))
+
+
+def test_flipped_bytes_in_parameters_fail_naming_the_file(tmp_path):
+    out = Path(save_model(tmp_path / "ckpt", _params(), CONFIG))
+    meta = json.loads((out / "config.json").read_text())
+    assert sorted(meta["checksums"]) == sorted(expected_shapes(CONFIG, "mlm", 0))
+    data = max(
+        (p for p in (out / "params").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
+    )
+    _flip(data)
+    with pytest.raises(ValueError, match=f"{out / 'params'}: (checksum mismatch|cannot read)"):
+        load_model(out)
+
+
+def test_checkpoints_without_checksums_still_load(tmp_path):
+    out = save_model(tmp_path / "ckpt", _params(), CONFIG)
+    meta = json.loads((out / "config.json").read_text())
+    del meta["checksums"]
+    (out / "config.json").write_text(json.dumps(meta))
+    _assert_trees_equal(load_model(out).params, numpy_params(_params(), CONFIG))
+
+
+def test_hf_export_carries_checksums_and_the_users_permissions(tmp_path):
+    from xlmr_jax.convert import hf
+
+    previous = os.umask(0o022)
+    try:
+        model = load_model(save_model(tmp_path / "c", _params(), CONFIG))
+        out = Path(hf.save_hf(tmp_path / "hf", model))
+    finally:
+        os.umask(previous)
+    for path in [out, *out.rglob("*")]:
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
+    weights = out / "model.safetensors"
+    assert hf.load_hf(out).config == CONFIG
+    _flip(weights)
+    with pytest.raises(ValueError, match=f"{weights}: (checksum mismatch|cannot read)"):
+        hf.load_hf(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import torch
 import transformers
 from hf_peer import hf_model, hf_outputs, hf_state, padded_batch
+from omegaconf import OmegaConf
 
 from xlmr_jax.checkpoint import LoadedModel
 from xlmr_jax.convert import fairseq, hf
@@ -111,8 +113,8 @@ def _zero_token_type(model):
 def _save_fairseq(path, config, state, *, hydra: bool):
     args = fairseq.fairseq_args(config)
     checkpoint = {"model": {k: torch.from_numpy(np.array(v)) for k, v in state.items()}}
-    if hydra:
-        checkpoint["cfg"] = {"model": args, "task": {"_name": "masked_lm"}}
+    if hydra:  # fairseq >= 0.10: an omegaconf DictConfig
+        checkpoint["cfg"] = OmegaConf.create({"model": args, "task": {"_name": "masked_lm"}})
     else:
         checkpoint["args"] = argparse.Namespace(**args)
     torch.save(checkpoint, path)
@@ -179,6 +181,40 @@ def test_fairseq_rejects_unknown_tensors_and_ambiguous_heads(tmp_path):
     torch.save(bad, path)
     with pytest.raises(ValueError, match="activation_fn='relu'"):
         fairseq.load_fairseq(tmp_path)
+
+
+class _RunsCode:
+    """Pickles as a call of os.system, as a malicious model.pt would."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("where", ["args", "model"])
+def test_fairseq_pickle_carrying_code_is_refused_and_not_run(where, tmp_path):
+    model = _zero_token_type(hf_model(False))
+    config = hf.config_from_hf(model.config.to_dict())
+    path = _save_fairseq(
+        tmp_path / "model.pt",
+        config,
+        _fairseq_from_hf(hf_state(model), 2, False, False),
+        hydra=False,
+    )
+    marker = tmp_path / "marker"
+    checkpoint = torch.load(path, weights_only=False)
+    if where == "args":
+        checkpoint["args"] = _RunsCode(f"touch {marker}")
+    else:
+        checkpoint["model"]["encoder.sentence_encoder.version"] = _RunsCode(f"touch {marker}")
+    torch.save(checkpoint, path)
+    with pytest.raises(ValueError, match="refused: .*posix.system.*nothing in it was run"):
+        fairseq.load_fairseq(path)
+    assert not marker.exists()
+    torch.load(path, weights_only=False)  # the payload is real: an unrestricted load runs it
+    assert marker.exists()
 
 
 # --------------------------------------------------------------------------- HF directories
@@ -277,7 +313,7 @@ def test_import_rejects_untied_decoder_and_foreign_tensors():
     with pytest.raises(ValueError, match="distance_embedding"):
         hf.params_from_hf(foreign, config)
     short = {k: v for k, v in state.items() if "layer.1.output.dense" not in k}
-    with pytest.raises(KeyError, match=r"layer\.1\.output\.dense\.weight"):
+    with pytest.raises(ValueError, match=r"layer\.1\.output\.dense\.weight"):
         hf.params_from_hf(short, config)
 
 
@@ -293,3 +329,11 @@ def test_export_writes_a_tokenizer_transformers_reads(spm_model, tmp_path):
     ids = tokenizer("Hello world <mask>")["input_ids"]
     assert ids[0] == 0 and ids[-1] == 2 and tokenizer.mask_token_id in ids
     assert tokenizer.model_max_length == 512
+
+
+def test_config_width_that_disagrees_with_the_weights_is_one_clear_error():
+    model = hf_model(False)
+    config = hf.config_from_hf(model.config.to_dict())
+    wider = config.replace(hidden_size=2 * config.hidden_size)
+    with pytest.raises(ValueError, match=r"query\.weight has shape .* does not fit the config"):
+        hf.params_from_hf(hf_state(model), wider)

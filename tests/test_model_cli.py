@@ -38,11 +38,11 @@ def imported(request, spm_model, tmp_path_factory):
 
 
 def _fails(argv, capsys) -> str:
-    """Run a command that must exit with a usage error; return its message."""
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2
-    return capsys.readouterr().err
+    """Run a command that must fail with one error line and exit 2; return the line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"xlmr {argv[0]}: error: " in err, err
+    return err
 
 
 def test_import_keeps_config_and_tokenizer(imported):

@@ -64,9 +64,9 @@ def test_tiny_model_learns_on_real_text(tmp_path, tiny_run_bindings):
 
 
 def test_unknown_binding_and_missing_file_are_clear():
-    with pytest.raises(SystemExit, match="No configurable matching 'no_such_thing'"):
+    with pytest.raises(ValueError, match="No configurable matching 'no_such_thing'"):
         gin_utils.parse(["pretrain/tiny_cpu.gin"], ["no_such_thing.x = 1"])
-    with pytest.raises(SystemExit, match="gin file 'pretrain/nope.gin' not found"):
+    with pytest.raises(FileNotFoundError, match="gin file 'pretrain/nope.gin' not found"):
         gin_utils.parse(["pretrain/nope.gin"], [])
 
 

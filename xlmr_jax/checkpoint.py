@@ -3,7 +3,8 @@
 This is the unit of import, export and initialisation (weights only; the trainer keeps its own
 train-state checkpoints). Parameters are stored unboxed, float32, in the per-layer layout
 (`encoder/layers_i`); use `model.stack_layers` for a `scan_layers` model. Directories are written
-atomically (`storage.atomic_directory`, config.json last), locally or on gs://.
+atomically (`storage.atomic_directory`, config.json last), locally or on gs://. config.json holds
+each array's SHA-256 (`checksums`), verified on load.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from xlmr_jax import storage, trees
+from xlmr_jax import checksums, storage, trees
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.inputs import validate_input_ids
 from xlmr_jax.model import HEADS, XLMRoberta, unstack_layers
@@ -146,6 +147,7 @@ def save_model(
         "num_labels": num_labels,
         "id2label": {str(k): v for k, v in (id2label or {}).items()} or None,
         "meta": dict(extra_meta or {}),
+        "checksums": checksums.checksums(params),
     }
     directory = storage.as_path(directory, "model checkpoint directory")
     with storage.atomic_directory(directory, CONFIG_FILE, overwrite=overwrite) as tmp:
@@ -164,7 +166,10 @@ def _read_meta(directory: storage.Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{storage.where(directory)} is not an xlmr-jax checkpoint: no {CONFIG_FILE}."
         )
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: invalid JSON ({e.msg}).") from None
     if meta.get("format") != FORMAT:
         raise ValueError(
             f"{path} is not an xlmr-jax checkpoint config (format={meta.get('format')!r}); "
@@ -172,6 +177,9 @@ def _read_meta(directory: storage.Path) -> dict[str, Any]:
         )
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported format_version {meta.get('format_version')!r}.")
+    missing = [key for key in ("model", "head", "num_labels") if key not in meta]
+    if missing:
+        raise ValueError(f"{path}: lacks {missing}; the checkpoint is incomplete.")
     return meta
 
 
@@ -192,7 +200,13 @@ def load_model(directory: storage.PathLike) -> LoadedModel:
         stored = checkpointer.metadata(params_dir).item_metadata.tree
         check_params(stored, config, head, num_labels)
         target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, np.float32), stored)
-        params = checkpointer.restore(params_dir, target)
+        try:
+            params = checkpointer.restore(params_dir, target)
+        except (ValueError, RuntimeError, OSError) as e:
+            reason = next(iter(str(e).strip().splitlines()), type(e).__name__)
+            raise ValueError(f"{params_dir}: cannot read parameters ({reason[:300]}).") from e
+    if "checksums" in meta:  # checkpoints written before checksums load unverified
+        checksums.verify(params, meta["checksums"], params_dir)
     spm = directory / SPM_FILE
     id2label = meta.get("id2label")
     return LoadedModel(

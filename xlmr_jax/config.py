@@ -7,6 +7,8 @@ from typing import Any
 
 import gin
 
+from xlmr_jax.validation import at_least, check_field_types, probability
+
 PAD_ID = 1
 MAX_POSITIONS = 514  # 512 tokens + the pad offset (positions start at pad_id + 1 = 2).
 
@@ -41,6 +43,11 @@ class ModelConfig:
     attention_impl: str = "xla"
 
     def __post_init__(self):
+        check_field_types(self)
+        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "mlp_dim"):
+            at_least(f"ModelConfig.{name}", getattr(self, name), 1)
+        for name in ("dropout_rate", "attention_dropout_rate", "classifier_dropout_rate"):
+            probability(f"ModelConfig.{name}", getattr(self, name))
         if self.hidden_size % self.num_heads:
             raise ValueError(
                 f"ModelConfig: hidden_size={self.hidden_size} is not divisible by "

@@ -7,13 +7,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.resources
+import io
 import logging
 import os
+import tokenize
 from pathlib import Path
 
 import gin
 
-from xlmr_jax import storage
+from xlmr_jax import gin_checks, storage
 
 # Modules whose configurables gin files may name.
 CONFIGURABLE_MODULES = (
@@ -58,12 +60,12 @@ def add_gin_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_args(args: argparse.Namespace, bindings: list[str]) -> None:
+def parse_args(args: argparse.Namespace, bindings: list[str], *, require: bool = True) -> None:
     """`parse` with the gin flags of `add_gin_arguments` (T5X's spellings included)."""
     search_paths = [*args.gin_search_path]
     for paths in args.gin_search_paths:
         search_paths += [p for p in paths.split(",") if p]
-    parse(args.gin_file, [*args.gin_bindings, *bindings], search_paths)
+    parse(args.gin_file, [*args.gin_bindings, *bindings], search_paths, require=require)
 
 
 def split_gin_bindings(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -73,15 +75,25 @@ def split_gin_bindings(argv: list[str]) -> tuple[list[str], list[str]]:
         if arg.startswith("--gin."):
             name, sep, value = arg[len("--gin.") :].partition("=")
             if not sep:
-                raise SystemExit(f"error: {arg!r}: gin bindings are written --gin.NAME=VALUE")
+                raise ValueError(f"{arg!r}: gin bindings are written --gin.NAME=VALUE")
             bindings.append(f"{name} = {value}")
         else:
             rest.append(arg)
     return rest, bindings
 
 
-def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = ()) -> None:
-    """Register configurables, then parse files and bindings; errors name the file or binding."""
+def parse(
+    gin_files: list[str],
+    bindings: list[str],
+    search_paths: list[str] = (),
+    *,
+    require: bool = True,
+) -> None:
+    """Register configurables, parse files and bindings, then check the values (`gin_checks`);
+    every error is one ValueError naming the file or binding. `require=False` accepts values
+    left at %gin.REQUIRED (for a caller that calls only part of what the files configure)."""
+    if not gin_files:
+        raise ValueError("no --gin_file given: pass a run configuration, e.g. --gin_file=FILE.gin")
     for module in CONFIGURABLE_MODULES:
         importlib.import_module(module)
     gin.clear_config()
@@ -91,21 +103,43 @@ def parse(gin_files: list[str], bindings: list[str], search_paths: list[str] = (
     resolved = [_resolve(name, search_paths) for name in gin_files]
     try:
         gin.parse_config_files_and_bindings(resolved, bindings, finalize_config=False)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise SystemExit(f"error: invalid gin configuration: {e}") from None
+    except SyntaxError as e:
+        where = f"{e.filename}:{e.lineno}" if e.filename else f"--gin binding {e.text!r}"
+        raise ValueError(f"invalid gin configuration: {where}: {e.msg}") from None
+    except tokenize.TokenError as e:  # an unclosed bracket: gin does not say where
+        raise ValueError(f"invalid gin configuration: {_unclosed(resolved, bindings)}") from e
+    except (OSError, ValueError) as e:
+        raise ValueError(f"invalid gin configuration: {e}") from None
+    gin_checks.check(require=require)
+
+
+def _unclosed(files: list[str], bindings: list[str]) -> str:
+    """Which file (or binding) leaves a bracket or string open at its end."""
+    sources = [(f, storage.as_path(f).read_text()) for f in files]
+    sources += [(f"--gin binding {b!r}", b) for b in bindings]
+    for name, text in sources:
+        try:
+            list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except tokenize.TokenError as e:
+            return f"{name}:{e.args[1][0]}: {e.args[0]}"
+    return "a bracket or string is not closed"
 
 
 def parse_setting(
-    parser: argparse.ArgumentParser, argv: list[str], extra_files: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser,
+    argv: list[str],
+    extra_files: tuple[str, ...] = (),
+    *,
+    require: bool = True,
 ) -> argparse.Namespace:
     """The flags of a fine-tuning command (`xlmr finetune` / `xlmr eval`): requires a setting
     (--gin_file=finetune/<setting>.gin), parses the setting then `extra_files`."""
     argv, bindings = split_gin_bindings(argv)
     args = parser.parse_args(argv)
     if not args.gin_file:
-        parser.error("give the setting with --gin_file=finetune/<setting>.gin")
+        raise ValueError("give the setting with --gin_file=finetune/<setting>.gin")
     args.gin_file = [*args.gin_file, *extra_files]
-    parse_args(args, bindings)
+    parse_args(args, bindings, require=require)
     return args
 
 
@@ -118,8 +152,8 @@ def _resolve(name: str, search_paths) -> str:
     for candidate in candidates:
         if candidate.is_file():
             return os.fspath(candidate)
-    raise SystemExit(
-        f"error: gin file {name!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})."
+    raise FileNotFoundError(
+        f"gin file {name!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})."
     )
 
 

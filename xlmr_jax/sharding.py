@@ -20,6 +20,7 @@ from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from xlmr_jax.config import ModelConfig
+from xlmr_jax.validation import at_least, check_field_types
 
 DATA = "data"
 MODEL = "model"
@@ -38,6 +39,13 @@ class MeshConfig:
     model: int = 1
     fsdp: bool = False
     devices: int = -1
+
+    def __post_init__(self):
+        check_field_types(self)
+        at_least("MeshConfig.model", self.model, 1)
+        for name in ("data", "devices"):
+            if getattr(self, name) != -1:
+                at_least(f"MeshConfig.{name}", getattr(self, name), 1)
 
     def shape(self, num_devices: int) -> tuple[int, int]:
         if self.model < 1 or num_devices % self.model:

@@ -205,6 +205,8 @@ def atomic_directory(target: PathLike, marker: str, *, overwrite: bool = False) 
     target = as_path(target)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass --overwrite to replace it.")
+    if target.exists() and not target.is_dir():  # checked before writing anything
+        raise FileExistsError(f"{target} is a file, not a directory; remove it first.")
     if is_remote(target):
         if target.exists():
             (target / marker).unlink(missing_ok=True)
@@ -222,8 +224,6 @@ def atomic_directory(target: PathLike, marker: str, *, overwrite: bool = False) 
         os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         if target.exists():
-            if not target.is_dir():
-                raise FileExistsError(f"{target} is a file, not a directory; remove it first.")
             old = tmp.with_name(tmp.name + "-old")
             os.rename(target, old)
             try:

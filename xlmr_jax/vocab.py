@@ -133,6 +133,11 @@ class XLMRVocabulary(seqio.Vocabulary):
     def __str__(self) -> str:
         return f"XLMRVocabulary(model_file={self._model_file!r})"
 
+    def load(self) -> XLMRVocabulary:
+        """Read and check the model now (a bad file then fails here, not inside tf.data)."""
+        self._model  # noqa: B018 (the cached property reads the file)
+        return self
+
     @property
     def model_file(self) -> str:
         return self._model_file

@@ -12,8 +12,6 @@ import argparse
 
 import tqdm
 
-USER_ERRORS = (ValueError, KeyError, OSError)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -40,18 +38,15 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     steps = ["read checkpoint", f"write {args.to}"]
     with tqdm.tqdm(total=len(steps), desc="export", unit="stage", leave=False) as bar:
-        try:
-            bar.set_postfix_str(steps[0])
-            model = load_any(args.checkpoint, args.step)
-            bar.update()
-            bar.set_postfix_str(steps[1])
-            if args.to == "hf":
-                save_hf(args.out, model, overwrite=args.overwrite)
-            else:
-                save_saved_model(args.out, model, overwrite=args.overwrite)
-            bar.update()
-        except USER_ERRORS as e:
-            parser.error(str(e))
+        bar.set_postfix_str(steps[0])
+        model = load_any(args.checkpoint, args.step)
+        bar.update()
+        bar.set_postfix_str(steps[1])
+        if args.to == "hf":
+            save_hf(args.out, model, overwrite=args.overwrite)
+        else:
+            save_saved_model(args.out, model, overwrite=args.overwrite)
+        bar.update()
     if args.to == "hf":
         what = architecture(model.config, model.head) + (" + tokenizer" if model.spm_path else "")
     else:

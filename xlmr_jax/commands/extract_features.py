@@ -14,8 +14,6 @@ from xlmr_jax import storage
 from xlmr_jax.checkpoint import LoadedModel, load_model
 from xlmr_jax.inputs import pad_batch
 
-USER_ERRORS = (ValueError, KeyError, OSError)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="xlmr-jax checkpoint directory")
@@ -53,20 +51,17 @@ def features(model: LoadedModel, ids: np.ndarray) -> dict[str, np.ndarray]:
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
-    try:
-        model = load_model(args.checkpoint)
-        if args.text:
-            vocab = vocabulary(model, args.spm)
-            ids = pad_batch([vocab.encode_single(t) for t in args.text], model.config.pad_id)
-        else:
-            with storage.as_path(args.input_ids).open("rb") as f:
-                ids = np.load(f)
-            ids = ids[None] if ids.ndim == 1 else ids
-        arrays = features(model, ids)
-        with storage.atomic_writer(args.out) as f:  # no partial output on failure
-            np.savez(f, **arrays)
-    except USER_ERRORS as e:
-        parser.error(str(e))
+    model = load_model(args.checkpoint)
+    if args.text:
+        vocab = vocabulary(model, args.spm)
+        ids = pad_batch([vocab.encode_single(t) for t in args.text], model.config.pad_id)
+    else:
+        with storage.as_path(args.input_ids).open("rb") as f:
+            ids = np.load(f)
+        ids = ids[None] if ids.ndim == 1 else ids
+    arrays = features(model, ids)
+    with storage.atomic_writer(args.out) as f:  # no partial output on failure
+        np.savez(f, **arrays)
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in arrays.items())
     print(f"wrote {args.out}: {shapes}")
     return 0

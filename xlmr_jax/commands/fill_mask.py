@@ -10,7 +10,6 @@ from xlmr_jax.checkpoint import LoadedModel, load_model
 from xlmr_jax.commands.extract_features import vocabulary
 
 MASK = "<mask>"
-USER_ERRORS = (ValueError, KeyError, OSError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,14 +52,11 @@ def fill_mask(model: LoadedModel, ids: list[int], mask_id: int, num_ids: int, to
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.top_k < 1:
-        parser.error("--top_k must be >= 1")
-    try:
-        model = load_model(args.checkpoint)
-        vocab = vocabulary(model, args.spm)
-        ids = encode_with_masks(vocab, args.text)
-        fills = fill_mask(model, ids, vocab.mask_id, vocab.vocab_size, args.top_k)
-    except USER_ERRORS as e:
-        parser.error(str(e))
+        raise ValueError("--top_k must be >= 1")
+    model = load_model(args.checkpoint)
+    vocab = vocabulary(model, args.spm)
+    ids = encode_with_masks(vocab, args.text)
+    fills = fill_mask(model, ids, vocab.mask_id, vocab.vocab_size, args.top_k)
     for j, (pos, candidates) in enumerate(fills, 1):
         print(f"{MASK} {j} (token {pos}):")
         for token, prob in candidates:

@@ -6,8 +6,6 @@ import argparse
 
 from xlmr_jax.checkpoint import save_model
 
-USER_ERRORS = (ValueError, KeyError, OSError)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", required=True, choices=("hf", "fairseq"))
@@ -22,33 +20,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
-    try:
-        if args.source == "hf":
-            from xlmr_jax.convert.hf import load_hf
+    if args.source == "hf":
+        from xlmr_jax.convert.hf import load_hf
 
-            if args.head_name:
-                parser.error("--head_name applies to fairseq checkpoints only")
-            model = load_hf(args.src)
-        else:
-            from xlmr_jax.convert.fairseq import load_fairseq
+        if args.head_name:
+            raise ValueError("--head_name applies to fairseq checkpoints only")
+        model = load_hf(args.src)
+    else:
+        from xlmr_jax.convert.fairseq import load_fairseq
 
-            model = load_fairseq(args.src, head_name=args.head_name)
-        spm = args.spm or model.spm_path
-        if spm is not None:
-            _check_tokenizer(spm, model.config.vocab_size)
-        save_model(
-            args.out,
-            model.params,
-            model.config,
-            head=model.head,
-            num_labels=model.num_labels,
-            id2label=model.id2label,
-            spm_path=spm,
-            extra_meta=model.meta,
-            overwrite=args.overwrite,
-        )
-    except USER_ERRORS as e:
-        parser.error(str(e))
+        model = load_fairseq(args.src, head_name=args.head_name)
+    spm = args.spm or model.spm_path
+    if spm is not None:
+        _check_tokenizer(spm, model.config.vocab_size)
+    save_model(
+        args.out,
+        model.params,
+        model.config,
+        head=model.head,
+        num_labels=model.num_labels,
+        id2label=model.id2label,
+        spm_path=spm,
+        extra_meta=model.meta,
+        overwrite=args.overwrite,
+    )
     cfg = model.config
     print(
         f"imported {model.meta['source']} -> {args.out}: head {model.head}, "

@@ -46,7 +46,7 @@ def _model_parallel(train_args: list[str]) -> int:
 
     rest, bindings = gin_utils.split_gin_bindings(train_args)
     files = [a.split("=", 1)[1] for a in rest if a.startswith("--gin_file=")]
-    gin_utils.parse(files, bindings)
+    gin_utils.parse(files, bindings, require=False)  # each `xlmr train` checks its own
     try:
         return int(gin.query_parameter("MeshConfig.model"))
     except ValueError:

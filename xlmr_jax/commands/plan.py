@@ -56,10 +56,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from xlmr_jax import targets
 
-    try:
-        target = targets.parse(args.target)
-    except ValueError as e:
-        parser.error(str(e))
+    target = targets.parse(args.target)  # a bad target: ValueError, the one error line
     if target.platform != "cpu" and not target.compiler_available():
         print(
             f"xlmr plan: note: the {target.platform.upper()} compiler is not installed "
@@ -70,7 +67,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         args.devices, args.device_kind = target.devices, target.kind
         target = targets.parse("cpu")
     if target.platform == "cpu" and not args.devices:
-        parser.error("--target cpu needs --devices (how many devices to simulate)")
+        raise ValueError("--target cpu needs --devices (how many devices to simulate)")
     # Deviceless compiles for TPU/GPU run in a CPU-only JAX (shared/ACCELERATOR_AOT.md).
     os.environ["JAX_PLATFORMS"] = "cpu"
     import jax
@@ -86,13 +83,15 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     if args.measure and (
         target.platform != "cpu" or args.devices != 1 or args.sweep_model_parallel
     ):
-        parser.error("--measure runs the step on this one CPU: use --devices 1, no sweep")
+        raise ValueError("--measure runs the step on this one CPU: use --devices 1, no sweep")
     if target.platform == "cpu" and args.device_kind not in planner.DEVICE_MEMORY:
-        parser.error(f"--device_kind must be one of {sorted(planner.DEVICE_MEMORY)}")
+        raise ValueError(f"--device_kind must be one of {sorted(planner.DEVICE_MEMORY)}")
     try:
         cfg = gin.query_parameter("%MODEL_CONFIG").scoped_configurable_fn()
     except ValueError:
-        parser.error("no model: pass a model gin file, e.g. --gin_file=models/xxl.gin")
+        raise ValueError(
+            "no model: pass a model gin file, e.g. --gin_file=models/xxl.gin"
+        ) from None
     cfg = cfg.replace(dtype=args.dtype, scan_layers=True)
     base_mesh = MeshConfig()
     sizes = (

@@ -40,20 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not args.run_dirs and not args.with_paper:
-        parser.error("give at least one RUN_DIR (or --with_paper for the papers' tables)")
+        raise ValueError("give at least one RUN_DIR (or --with_paper for the papers' tables)")
     models = sorted({row.model for row in paper_rows()})
     if args.with_paper and args.compare not in models:
-        parser.error(f"--compare {args.compare!r} is not a paper row; choose one of {models}")
+        raise ValueError(f"--compare {args.compare!r} is not a paper row; choose one of {models}")
     results = []
     for run_dir in args.run_dirs:
         path = storage.as_path(run_dir)
         path = path / "results.json" if path.is_dir() else path
         if not path.is_file():
-            parser.error(f"{run_dir}: no results.json")
-        try:
-            results.append(load_results(path))
-        except ValueError as e:
-            parser.error(str(e))
+            raise ValueError(f"{run_dir}: no results.json")
+        results.append(load_results(path))
     if args.json:
         tables = build_tables(results, with_paper=args.with_paper, compare=args.compare)
         print(json.dumps({"tables": [t.to_dict() for t in tables]}, ensure_ascii=False))

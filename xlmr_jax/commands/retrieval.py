@@ -42,7 +42,7 @@ def read_sentences(path: str) -> list[str]:
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if len(args.source) != len(args.target):
-        parser.error(f"{len(args.source)} --source but {len(args.target)} --target files")
+        raise ValueError(f"{len(args.source)} --source but {len(args.target)} --target files")
     model = load_model(args.checkpoint)
     vocab = vocabulary(model, args.spm)
     module, params = truncated(model, args.layer)

@@ -59,16 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.gold is None and args.benchmark != "conll":
-        parser.error(f"--gold is required for {args.benchmark}")
-    try:
-        if args.benchmark in QA_BENCHMARKS:
-            scores, count = _score_qa(args)
-        elif args.benchmark == "conll":
-            scores, count = _score_conll(args)
-        else:
-            scores, count = _score_labels(args)
-    except (FormatError, ValueError) as e:
-        parser.error(str(e))
+        raise ValueError(f"--gold is required for {args.benchmark}")
+    if args.benchmark in QA_BENCHMARKS:
+        scores, count = _score_qa(args)
+    elif args.benchmark == "conll":
+        scores, count = _score_conll(args)
+    else:
+        scores, count = _score_labels(args)
     if args.json:
         print(
             json.dumps(
@@ -145,10 +142,10 @@ def _score_labels(args: argparse.Namespace) -> tuple[dict, int]:
 
 def _gold_examples(args: argparse.Namespace) -> tuple[list[PairExample], tuple[str, ...] | None]:
     if args.benchmark == "pawsx":
-        return read_pawsx(args.gold, args.lang), PAWSX_LABELS
+        return read_pawsx(args.gold, args.lang, labeled=True), PAWSX_LABELS
     if args.benchmark.startswith("glue-"):
         task = glue_task(args.benchmark.removeprefix("glue-"))
-        return read_glue(args.gold, task.name), task.labels
+        return read_glue(args.gold, task.name, labeled=True), task.labels
     first_line = read_text(args.gold).split("\n", 1)[0]
     if args.gold.suffix == ".jsonl" or first_line.startswith("language\tgold_label"):
         languages = None if args.lang is None else [args.lang]

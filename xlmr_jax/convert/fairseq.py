@@ -20,6 +20,7 @@ from flax import traverse_util
 from xlmr_jax import storage
 from xlmr_jax.checkpoint import LoadedModel, check_params, numpy_params
 from xlmr_jax.config import ModelConfig
+from xlmr_jax.convert.fairseq_pickle import load_checkpoint
 from xlmr_jax.convert.layout import Entry, flax_to_torch, to_numpy, torch_names, torch_to_flax
 
 PREFIXES = ("encoder.", "decoder.")  # new, old
@@ -269,24 +270,14 @@ def params_to_fairseq(
 def load_fairseq(path: storage.PathLike, *, head_name: str | None = None) -> LoadedModel:
     """Import a fairseq `model.pt` (or a directory holding it and sentencepiece.bpe.model).
 
-    fairseq checkpoints are pickles (argparse arguments included): import only files you trust.
+    The pickle is read with an allowlist (`fairseq_pickle`): code it carries is refused, not run.
     """
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(
-            'reading fairseq model.pt needs PyTorch: pip install "xlmr-jax[fairseq]"'
-        ) from None
-
     path = storage.as_path(path, "fairseq checkpoint")
     file = path / "model.pt" if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"{file} does not exist.")
-    try:
-        with storage.local_file(file) as local:
-            checkpoint = torch.load(local, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise ValueError(f"{file}: cannot read checkpoint ({type(e).__name__}: {e}).") from e
+    with storage.local_file(file) as local:
+        checkpoint = load_checkpoint(local, file)
     if not isinstance(checkpoint, Mapping) or "model" not in checkpoint:
         raise ValueError(f"{file}: not a fairseq checkpoint (no `model` state dict).")
     state = checkpoint["model"]

@@ -15,7 +15,7 @@ import numpy as np
 import tqdm
 from flax import traverse_util
 
-from xlmr_jax import storage
+from xlmr_jax import checksums, storage
 from xlmr_jax.checkpoint import (
     LABEL_HEADS,
     LoadedModel,
@@ -35,6 +35,7 @@ CLASS_SUFFIX = {
     "none": "Model",
 }
 SPM_FILE = "sentencepiece.bpe.model"
+CHECKSUM_KEY = "xlmr_jax.sha256"  # safetensors metadata: JSON {tensor name: array_checksum}
 TOKENIZER_FILE = "tokenizer.json"
 TIED = ("lm_head.decoder.weight", "lm_head.decoder.bias")
 # Present in some checkpoints, never part of XLM-R: buffers and the (unused) pooler.
@@ -272,6 +273,7 @@ def params_to_hf(
 
 
 def _read_weights(path: storage.Path) -> dict[str, Any]:
+    """A weights file's tensors; safetensors we exported are checked against their checksums."""
     if path.suffix != ".safetensors":
         try:
             import torch
@@ -283,16 +285,25 @@ def _read_weights(path: storage.Path) -> dict[str, Any]:
     try:
         with storage.local_file(path) as local:
             if path.suffix == ".safetensors":
+                from safetensors import safe_open
+
                 try:
                     from safetensors.torch import load_file
                 except ImportError:
                     from safetensors.numpy import load_file
-                return load_file(local)
-            return torch.load(local, map_location="cpu", weights_only=True)
+
+                with safe_open(local, "np") as f:
+                    expected = (f.metadata() or {}).get(CHECKSUM_KEY)
+                state = load_file(local)
+            else:
+                return torch.load(local, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(
             f"{path}: cannot read weights ({type(e).__name__}: {e}); is it complete?"
         ) from e
+    if expected is not None:
+        checksums.verify(state, json.loads(expected), path)
+    return state
 
 
 def load_state_dict(directory: storage.PathLike) -> dict[str, Any]:
@@ -356,10 +367,12 @@ def _shards(state: Mapping[str, np.ndarray], max_bytes: int) -> list[dict[str, n
 
 
 def save_file(tensors: Mapping[str, np.ndarray], path: storage.Path) -> None:
-    """One safetensors file in the layout transformers reads (`format: pt` metadata)."""
+    """One safetensors file in the layout transformers reads (`format: pt` metadata), with the
+    tensors' checksums in its metadata (`CHECKSUM_KEY`; transformers ignores it)."""
     from safetensors.numpy import save
 
-    storage.write_bytes(path, save(dict(tensors), metadata={"format": "pt"}))
+    metadata = {"format": "pt", CHECKSUM_KEY: json.dumps(checksums.checksums(tensors))}
+    storage.write_bytes(path, save(dict(tensors), metadata=metadata))
 
 
 def _tokenizer_files(spm_path: storage.PathLike, out: storage.Path, config: ModelConfig) -> None:

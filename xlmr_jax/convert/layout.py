@@ -75,12 +75,20 @@ def torch_to_flax(
     table = list(table)
     missing = [name for name in torch_names(table) if name not in state]
     if missing:
-        raise KeyError(f"checkpoint lacks {len(missing)} expected tensors: {missing}")
+        raise ValueError(f"checkpoint lacks {len(missing)} expected tensors: {missing}")
     flat = {}
     for name, path, kind in table:
         for suffix, leaf in _LEAVES[kind]:
             value = to_numpy(state[name + suffix])
-            flat[_flax_key(path, leaf)] = np.ascontiguousarray(_to_flax(kind, leaf, value, cfg))
+            try:
+                value = _to_flax(kind, leaf, value, cfg)
+            except ValueError:
+                raise ValueError(
+                    f"{name + suffix} has shape {value.shape}, which does not fit the config "
+                    f"(hidden_size={cfg.hidden_size}, num_heads={cfg.num_heads}): the config "
+                    "and the weights disagree."
+                ) from None
+            flat[_flax_key(path, leaf)] = np.ascontiguousarray(value)
     return flat
 
 

@@ -21,6 +21,8 @@ import gin
 import jax
 import jax.numpy as jnp
 
+from xlmr_jax.validation import check_field_types, probability
+
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +33,16 @@ class MaskingConfig:
     leave_unmasked_prob: float = 0.1
     random_token_prob: float = 0.1
     whole_word_masking: bool = False
+
+    def __post_init__(self):
+        check_field_types(self)
+        for name in ("mask_prob", "leave_unmasked_prob", "random_token_prob"):
+            probability(f"MaskingConfig.{name}", getattr(self, name))
+        if self.leave_unmasked_prob + self.random_token_prob > 1:
+            raise ValueError(
+                "MaskingConfig.leave_unmasked_prob + MaskingConfig.random_token_prob = "
+                f"{self.leave_unmasked_prob + self.random_token_prob}: expected at most 1."
+            )
 
     def max_predictions(self, length: int) -> int:
         """Slots M for sequences of `length`: never too few for token masking.

@@ -59,13 +59,14 @@ def matthews_corrcoef(gold: Sequence, pred: Sequence) -> float:
 
 
 def pearson(gold: Sequence[float], pred: Sequence[float]) -> float:
-    gold, pred = _pair(gold, pred, np.float64)
+    gold, pred = _finite(gold, pred)
     gold, pred = gold - gold.mean(), pred - pred.mean()
     return 100.0 * float(gold @ pred / np.sqrt((gold @ gold) * (pred @ pred)))
 
 
 def spearman(gold: Sequence[float], pred: Sequence[float]) -> float:
     """Pearson correlation of the ranks, ties sharing their average rank."""
+    gold, pred = _finite(gold, pred)
     return pearson(_average_ranks(gold), _average_ranks(pred))
 
 
@@ -76,6 +77,16 @@ def _average_ranks(values: Sequence[float]) -> np.ndarray:
     ranks[order] = np.arange(1, len(values) + 1)
     _, group, counts = np.unique(values, return_inverse=True, return_counts=True)
     return (np.bincount(group, weights=ranks) / counts)[group]
+
+
+def _finite(gold: Sequence[float], pred: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 gold and predictions; a nan or inf in either is an error (never a score)."""
+    gold, pred = _pair(gold, pred, np.float64)
+    for name, values in (("gold", gold), ("prediction", pred)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise ValueError(f"{name} value {bad[0]} is {values[bad[0]]}: not a finite number")
+    return gold, pred
 
 
 def _pair(gold: Sequence, pred: Sequence, dtype=None) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import gin
 
 from xlmr_jax.finetuning.selection import MODES
+from xlmr_jax.validation import at_least, check_field_types, non_negative
 
 
 def _expand(templates: Sequence[str], languages: Sequence[str]) -> list[str]:
@@ -102,6 +103,7 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self):
+        check_field_types(self)
         unknown = [mode for mode in self.selection if mode not in MODES]
         if unknown or not self.selection:
             raise ValueError(f"Recipe.selection {list(self.selection)}: choose from {MODES}")
@@ -110,5 +112,7 @@ class Recipe:
                 f"Recipe.warmup_fraction must be in [0, 1), got {self.warmup_fraction}"
             )
         for name in ("batch_size", "num_epochs", "max_length", "eval_batch_size", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Recipe.{name} must be positive, got {getattr(self, name)}")
+            at_least(f"Recipe.{name}", getattr(self, name), 1)
+        for name in ("eval_every", "patience", "max_steps"):  # None: every epoch, no cap
+            at_least(f"Recipe.{name}", getattr(self, name), 1, optional=True)
+        non_negative("Recipe.learning_rate", self.learning_rate)

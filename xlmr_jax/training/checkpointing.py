@@ -12,6 +12,7 @@ import orbax.checkpoint as ocp
 
 from xlmr_jax import storage, trees
 from xlmr_jax.training.train_state import TrainState
+from xlmr_jax.validation import at_least, check_field_types
 
 storage.bound_orbax_retries()
 
@@ -25,6 +26,12 @@ class CheckpointConfig:
     keep: int = 3
     keep_period: int | None = None
     async_save: bool = True
+
+    def __post_init__(self):
+        check_field_types(self)
+        at_least("CheckpointConfig.period", self.period, 1)
+        at_least("CheckpointConfig.keep", self.keep, 1)
+        at_least("CheckpointConfig.keep_period", self.keep_period, 1, optional=True)
 
 
 class TrainCheckpoints:

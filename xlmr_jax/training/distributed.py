@@ -34,8 +34,8 @@ def initialize(args: argparse.Namespace) -> None:
         return
     if args.coordinator_address:
         if args.num_processes is None or args.process_id is None:
-            raise SystemExit(
-                "error: --coordinator_address needs --num_processes and --process_id "
+            raise ValueError(
+                "--coordinator_address needs --num_processes and --process_id "
                 "(or JAX_NUM_PROCESSES / JAX_PROCESS_ID)."
             )
         jax.distributed.initialize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -103,11 +104,14 @@ def label_index(
 
 
 def parse_number(value: str, path: PathLike, line: int) -> float:
-    """A regression label (STS-B score) or prediction."""
+    """A regression label (STS-B score) or prediction; nan and inf are errors."""
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise FormatError(path, line, f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise FormatError(path, line, f"{value!r} is not a finite number")
+    return number
 
 
 def require_examples(examples: list, path: PathLike) -> list:

@@ -79,8 +79,12 @@ def _header_name(name: str) -> str:
     return name.removeprefix("BOM") if name == "BOMQuality" else name
 
 
-def read_glue(path: PathLike, task: str) -> list[PairExample]:
-    """All examples of one GLUE tsv file of `task` (see `glue_task` for accepted names)."""
+def read_glue(path: PathLike, task: str, labeled: bool = False) -> list[PairExample]:
+    """All examples of one GLUE tsv file of `task` (see `glue_task` for accepted names).
+
+    `labeled`: the file must have the label column (train, dev); else a file without it reads
+    as unlabeled (test).
+    """
     spec = glue_task(task)
     rows = tsv_rows(path)
     first_line, first = next(rows)
@@ -100,6 +104,10 @@ def read_glue(path: PathLike, task: str) -> list[PairExample]:
             )
     id_columns = next((c for c in spec.id_columns if all(n in column for n in c)), None)
     has_label = spec.label is not None and spec.label in column
+    if labeled and not has_label:
+        raise FormatError(
+            path, 1, f"no label column {spec.label!r} for GLUE {spec.name} in header {header}"
+        )
     examples = []
     for row, (line, fields) in enumerate(body):
         label = None

@@ -155,13 +155,15 @@ def read_multinli(path: PathLike) -> list[PairExample]:
     return require_examples(examples, path)
 
 
-def read_pawsx(path: PathLike, language: str | None = None) -> list[PairExample]:
+def read_pawsx(
+    path: PathLike, language: str | None = None, labeled: bool = False
+) -> list[PairExample]:
     """PAWS-X in either layout, told apart by the first line.
 
     Original `x-final/<lang>/{train,translated_train,dev_2k,test_2k}.tsv`: header `id sentence1
     sentence2 label`, id = the id column. XTREME `pawsx/{train,dev,test}-<lang>.tsv`: no header,
     no id, `sentence1 TAB sentence2 TAB label`, or without the label column (unlabeled test
-    files: label None); id = the 0-based data row.
+    files: label None, an error when `labeled`); id = the 0-based data row.
     """
     rows = tsv_rows(path)  # every line has the first line's number of columns
     first_line, first = next(rows)
@@ -176,6 +178,8 @@ def read_pawsx(path: PathLike, language: str | None = None) -> list[PairExample]
                 f"expected the original PAWS-X header {list(PAWSX_COLUMNS)} or XTREME's "
                 f"sentence1, sentence2[, label] columns, got {len(first)} columns",
             )
+        if labeled and len(first) == 2:
+            raise FormatError(path, first_line, "no label column (sentence1, sentence2, label)")
         rows = [(first_line, first), *rows]
         examples = [
             _pawsx_example(path, line, language, str(row), *fields)

@@ -83,8 +83,8 @@ def test_good_bindings_pass_and_required_values_may_wait():
         (lambda: Recipe(learning_rate="fast"), "Recipe.learning_rate = 'fast': expected a number."),
         (lambda: MeshConfig(model=0), "MeshConfig.model = 0: expected an integer >= 1."),
         (
-            lambda: ModelConfig(num_layers=0),
-            "ModelConfig.num_layers = 0: expected an integer >= 1.",
+            lambda: ModelConfig(num_layers=-1),
+            "ModelConfig.num_layers = -1: expected an integer >= 0.",
         ),
         (
             lambda: ModelConfig(dropout_rate=1.5),

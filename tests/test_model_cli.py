@@ -41,8 +41,9 @@ def _fails(argv, capsys) -> str:
     """Run a command that must fail with one error line and exit 2; return the line."""
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and f"xlmr {argv[0]}: error: " in err, err
-    return err
+    lines = [line.split("\r")[-1] for line in err.strip().splitlines()]  # after progress bars
+    assert len(lines) == 1 and lines[0].startswith(f"xlmr {argv[0]}: error: "), err
+    return lines[0]
 
 
 def test_import_keeps_config_and_tokenizer(imported):

@@ -44,8 +44,9 @@ class ModelConfig:
 
     def __post_init__(self):
         check_field_types(self)
-        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "mlp_dim"):
+        for name in ("vocab_size", "hidden_size", "num_heads", "mlp_dim"):
             at_least(f"ModelConfig.{name}", getattr(self, name), 1)
+        at_least("ModelConfig.num_layers", self.num_layers, 0)  # 0: the embeddings (retrieval)
         for name in ("dropout_rate", "attention_dropout_rate", "classifier_dropout_rate"):
             probability(f"ModelConfig.{name}", getattr(self, name))
         if self.hidden_size % self.num_heads:

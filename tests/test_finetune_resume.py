@@ -7,6 +7,7 @@ pairs, stands in for the training data: 9 steps an epoch) in a subprocess.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from train_runs import device_env, kill_inside_save, saved_params
 
+from xlmr_jax import exit_codes
 from xlmr_jax.checkpoint import load_model
 
 pytestmark = pytest.mark.slow
@@ -112,7 +114,11 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, straight, spm_model, d
     assert_same_run(killed, straight)
 
 
-def test_sigterm_saves_exits_cleanly_and_resumes_exactly(tmp_path, straight, spm_model, data_dir):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_exits_for_requeue_and_resumes_exactly(
+    tmp_path, straight, spm_model, data_dir, signum
+):
+    """SIGTERM (preemption) and a first Ctrl-C (SIGINT) alike: save, exit 75, resume exactly."""
     stopped = tmp_path / "stopped"
     proc = subprocess.Popen(
         finetune_command(stopped, spm_model, data_dir),
@@ -121,17 +127,17 @@ def test_sigterm_saves_exits_cleanly_and_resumes_exactly(tmp_path, straight, spm
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    # SIGTERM while the run is frozen (SIGSTOP) inside its step loop: its first train record
+    # The signal while the run is frozen (SIGSTOP) inside its step loop: its first train record
     # is written and results are not; the handler runs when it continues.
     metrics = stopped / "metrics.jsonl"
     while proc.poll() is None and not (metrics.exists() and metrics.read_text()):
         time.sleep(0.001)  # a polling interval; nothing depends on its length
     proc.send_signal(signal.SIGSTOP)
     assert not (stopped / "results.json").exists()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     proc.send_signal(signal.SIGCONT)
     out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0
+    assert proc.returncode == exit_codes.PREEMPTED == 75
     assert "preempted: checkpoint saved" in out
     saved = sorted(int(p.name) for p in (stopped / "checkpoints").iterdir() if p.name.isdigit())
     assert saved and saved[-1] < LAST_STEP
@@ -139,3 +145,24 @@ def test_sigterm_saves_exits_cleanly_and_resumes_exactly(tmp_path, straight, spm
 
     run_finetune(stopped, spm_model, data_dir)
     assert_same_run(stopped, straight)
+
+
+def test_a_finished_run_is_refused_unless_overwrite(tmp_path, straight, spm_model, data_dir):
+    finished = tmp_path / "finished"
+    shutil.copytree(straight, finished)
+    before = {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()}
+    command = finetune_command(finished, spm_model, data_dir)
+    proc = subprocess.run(command, env=device_env(1), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert errors == [
+        f"xlmr finetune: error: {finished} holds a finished run (results.json); pass "
+        "--overwrite (finetune.overwrite = True) to replace it, or choose another MODEL_DIR."
+    ]
+    assert {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()} == before
+
+    proc = subprocess.run(
+        [*command, "--overwrite"], env=device_env(1), capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_run(finished, straight)  # replaced by a fresh run of the same setting

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 import pytest
 from train_runs import device_env
 
-from xlmr_jax import storage
+from xlmr_jax import exit_codes, storage
 from xlmr_jax.convert.hf import load_hf
 
 pytestmark = pytest.mark.slow
@@ -108,17 +108,24 @@ def test_pretrain_resume_export_finetune_score(bucket, data_dir, gcs):
     straight = f"{bucket}/straight"
     xlmr("train", *run, f"--gin.MODEL_DIR='{straight}'")
 
-    # SIGTERM once the run has logged step 2; it saves at the next step and exits cleanly.
+    # SIGTERM once the run has logged step 2; it saves at the next step and exits for requeue.
+    # Before that, a second job on the same bucket directory is refused by the run's lock.
     preempted = f"{bucket}/preempted"
     argv = [sys.executable, "-m", "xlmr_jax.cli", "train", *run, f"--gin.MODEL_DIR='{preempted}'"]
     proc = subprocess.Popen(argv, env=device_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     metrics = storage.as_path(preempted) / "metrics.jsonl"
     while proc.poll() is None:
         if metrics.exists() and max(losses(preempted), default=0) >= 2:
+            proc.send_signal(signal.SIGSTOP)  # frozen while a second job tries the directory
+            second = subprocess.run(argv, env=device_env(1), capture_output=True, text=True)
+            errors = [line for line in second.stderr.splitlines() if "error:" in line]
+            assert second.returncode == 2 and len(errors) == 1, second.stderr[-3000:]
+            assert f"is in use by pid {proc.pid} on " in errors[0]
             proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGCONT)
             break
     out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err[-4000:]
+    assert proc.returncode == exit_codes.PREEMPTED, err[-4000:]
     assert b"preempted: checkpoint saved" in out, "the run ended before SIGTERM"
     stopped = max(losses(preempted))
     assert stopped < 12

@@ -1,7 +1,8 @@
 """`xlmr` command line: one subcommand per module in `xlmr_jax.commands`, imported on use.
 
 Expected failures (bad input, missing files) print one `error:` line and exit 2; set XLMR_DEBUG=1
-for the traceback. `--verbosity N` (anywhere; as in T5X) shows libraries' logs: 0 (default) only
+for the traceback. `train` and `finetune` stopped by SIGTERM or Ctrl-C save a checkpoint and
+exit 75 (EX_TEMPFAIL: requeue; the same command resumes); a second Ctrl-C exits 130 at once. `--verbosity N` (anywhere; as in T5X) shows libraries' logs: 0 (default) only
 their warnings, 1 their INFO lines (orbax, absl, TensorFlow start-up), 2 DEBUG.
 """
 
@@ -13,7 +14,7 @@ import os
 import sys
 from typing import NoReturn
 
-from xlmr_jax import __version__, host_env, logs
+from xlmr_jax import __version__, exit_codes, host_env, logs
 
 # name -> (module under xlmr_jax.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -97,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("XLMR_DEBUG") or not _expected(e):
             raise
         print(f"xlmr {name}: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return exit_codes.ERROR
+    except KeyboardInterrupt:  # Ctrl-C outside a step loop (which saves instead)
+        if os.environ.get("XLMR_DEBUG"):
+            raise
+        print(f"xlmr {name}: interrupted (Ctrl-C); nothing was saved", file=sys.stderr)
+        return exit_codes.INTERRUPTED
 
 
 def _expected(error: BaseException) -> bool:
@@ -112,9 +118,10 @@ def one_line(error: BaseException) -> str:
 
 
 def exit_process(code: int) -> NoReturn:
-    """End the process with `code`. After an error line (2) without interpreter teardown: a
-    tf.data iterator destroyed there once left the process hanging after its error (issue 13)."""
-    if code == 2:
+    """End the process with `code`. After an error line (2) or an interrupt without interpreter
+    teardown: a tf.data iterator destroyed there once left the process hanging after its error
+    (issue 13)."""
+    if code in (exit_codes.ERROR, exit_codes.INTERRUPTED):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -252,6 +252,22 @@ def files_under(root: PathLike) -> list[Path]:
     return sorted(found, key=os.fspath)
 
 
+def create_exclusive(path: PathLike, data: bytes) -> bool:
+    """Create a file holding `data` only if none exists (remote: GCS's ifGenerationMatch=0);
+    False if it already existed."""
+    path = as_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if is_remote(path):
+            _filesystem(path).pipe_file(os.fspath(path), data, mode="create")
+        else:
+            with open(path, "xb") as f:
+                f.write(data)
+    except FileExistsError:
+        return False
+    return True
+
+
 def copy_file(source: PathLike, target: PathLike) -> None:
     """Copy one file between any two places (local or remote)."""
     with as_path(source).open("rb") as src, atomic_writer(target) as dst:

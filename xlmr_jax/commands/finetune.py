@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from xlmr_jax import gin_utils
+from xlmr_jax import exit_codes, gin_utils
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,14 +18,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seeds", type=int, help="run N seeds from Recipe.seed on; report mean and std"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in MODEL_DIR (finetune.overwrite); otherwise it is refused",
+    )
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = gin_utils.parse_setting(parser, argv)
+    if args.overwrite:
+        import gin
+
+        with gin.unlock_config():
+            gin.bind_parameter("finetune.overwrite", True)
     if args.seeds is not None:
         from xlmr_jax.finetuning.seeds import finetune_seeds
 
         seeds = finetune_seeds(args.seeds)
+        if seeds.preempted:
+            return _preempted(seeds.model_dir)
         print(seeds.table)
         print(
             f"results: {seeds.model_dir / 'results.json'} (mean), {seeds.model_dir / 'seeds.json'}"
@@ -35,8 +47,12 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
 
     result = finetune()
     if result.preempted:
-        print(f"preempted: checkpoint saved in {result.model_dir}; run again to continue")
-        return 0
+        return _preempted(result.model_dir)
     print(result.table)
     print(f"results: {result.model_dir / 'results.json'}")
     return 0
+
+
+def _preempted(model_dir) -> int:
+    print(f"preempted: checkpoint saved in {model_dir}; run again to continue")
+    return exit_codes.PREEMPTED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xlmr_jax import gin_utils
+from xlmr_jax import exit_codes, gin_utils
 from xlmr_jax.training import distributed
 
 
@@ -21,8 +21,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     from xlmr_jax.training.loop import train
 
     result = train()
-    print(
-        f"trained to step {result.step}"
-        + (" (preempted: checkpoint saved)" if result.preempted else "")
-    )
+    if result.preempted:
+        print(f"trained to step {result.step} (preempted: checkpoint saved; run again to resume)")
+        return exit_codes.PREEMPTED
+    print(f"trained to step {result.step}")
     return 0

@@ -40,6 +40,7 @@ from xlmr_jax.training import core
 from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.profiling import StepProfiler
+from xlmr_jax.training.run_lock import LOCK_FILE, RunLock
 from xlmr_jax.training.summaries import MetricWriter
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
@@ -91,33 +92,52 @@ def finetune(
     model_name: str = "xlmr",
     mesh_config: sharding.MeshConfig | None = None,
     profile_steps: tuple[int, int] | None = None,
+    overwrite: bool = False,
 ) -> FinetuneResult:
     """Fine-tune one model (or one per language) and write the run's results to model_dir.
 
+    A model_dir with results.json holds a finished run: refused unless `overwrite` (then its
+    contents are deleted first). One without resumes from its checkpoints.
     profile_steps: (first, last) steps to trace with jax.profiler into MODEL_DIR/tensorboard.
     """
     host_env.hide_accelerators_from_tensorflow()
     session.check_single_process()
     model_dir = storage.as_path(model_dir, "MODEL_DIR")
-    vocab = session.vocabulary(init_checkpoint, spm_model)
-    session.register_tasks(task_registrations, data_dir, vocab)
-    run = _Run(
-        model_config,
-        recipe or Recipe(),
-        vocab,
-        init_checkpoint,
-        mesh_config,
-        model_name,
-        setting,
-        profile_steps,
-    )
-    try:
-        results, details = _finetune_all(run, model_dir, train, dev, test)
-    except _Preempted:
-        return FinetuneResult(model_dir, {}, "", preempted=True)
-    table = reporting.write_report(model_dir, results, details)
-    storage.write_text(model_dir / "config.gin", gin.operative_config_str())
+    with RunLock(model_dir):
+        if (model_dir / reporting.RESULTS_FILE).exists():
+            if not overwrite:
+                raise FileExistsError(
+                    f"{model_dir} holds a finished run ({reporting.RESULTS_FILE}); pass --overwrite "
+                    "(finetune.overwrite = True) to replace it, or choose another MODEL_DIR."
+                )
+            _clear(model_dir)
+        vocab = session.vocabulary(init_checkpoint, spm_model)
+        session.register_tasks(task_registrations, data_dir, vocab)
+        run = _Run(
+            model_config,
+            recipe or Recipe(),
+            vocab,
+            init_checkpoint,
+            mesh_config,
+            model_name,
+            setting,
+            profile_steps,
+        )
+        try:
+            results, details = _finetune_all(run, model_dir, train, dev, test)
+        except _Preempted:
+            return FinetuneResult(model_dir, {}, "", preempted=True)
+        storage.write_text(model_dir / "config.gin", gin.operative_config_str())
+        table = reporting.write_report(model_dir, results, details)  # results.json: finished
     return FinetuneResult(model_dir, results, table)
+
+
+def _clear(model_dir: storage.Path) -> None:
+    """Deletes a finished run's files (not the lock this job holds)."""
+    log.warning("Overwriting the finished run in %s.", model_dir)
+    for entry in model_dir.iterdir():
+        if entry.name != LOCK_FILE:
+            entry.rmtree() if entry.is_dir() else entry.unlink()
 
 
 def _finetune_all(

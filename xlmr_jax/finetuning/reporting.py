@@ -17,6 +17,7 @@ from xlmr_jax.finetuning.evaluation import TaskEvaluation
 from xlmr_jax.finetuning.predictions import write_predictions
 
 PRIMARY = "joint"
+RESULTS_FILE = "results.json"  # the primary selection's results; present once a run finished
 ROW_SUFFIX = {"joint": "", "per_language": "per-language selection"}
 
 
@@ -66,16 +67,17 @@ def export_predictions(
 def write_report(
     model_dir: storage.Path, results: Mapping[str, RunResult], details: Mapping[str, Mapping]
 ) -> str:
-    """Writes results*.json, results.md and evaluation.json; returns the markdown table."""
+    """Writes results.md, evaluation.json, results_<mode>.json and, last (it marks a finished
+    run), results.json; returns the markdown table."""
     primary = PRIMARY if PRIMARY in results else next(iter(results))
-    for mode, result in results.items():
-        save_results(
-            result, model_dir / ("results.json" if mode == primary else f"results_{mode}.json")
-        )
     table = markdown_tables(list(results.values()))
     storage.write_text(model_dir / "results.md", table + "\n")
     storage.write_text(
         model_dir / "evaluation.json",
         json.dumps(details, indent=2, ensure_ascii=False) + "\n",
     )
+    for mode, result in results.items():
+        if mode != primary:
+            save_results(result, model_dir / f"results_{mode}.json")
+    save_results(results[primary], model_dir / RESULTS_FILE)
     return table

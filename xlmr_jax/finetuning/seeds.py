@@ -21,19 +21,21 @@ from xlmr_jax.evaluation.tables import (
     Table,
     build_tables,
     cell_metrics,
+    load_results,
     save_results,
 )
 from xlmr_jax.finetuning.loop import finetune
-from xlmr_jax.finetuning.reporting import PRIMARY
+from xlmr_jax.finetuning.reporting import PRIMARY, RESULTS_FILE
 
 
 @dataclasses.dataclass(frozen=True)
 class SeedsResult:
     model_dir: storage.Path
     runs: list[RunResult]
-    mean: RunResult
+    mean: RunResult | None
     std: dict[str, dict[str, float]]
     table: str
+    preempted: bool = False  # SIGTERM/Ctrl-C: a seed's run saved; run again to continue
 
 
 def finetune_seeds(n: int) -> SeedsResult:
@@ -51,11 +53,15 @@ def finetune_seeds(n: int) -> SeedsResult:
         with gin.unlock_config():
             gin.bind_parameter("finetune.model_dir", str(model_dir / f"seed_{seed}"))
             gin.bind_parameter("Recipe.seed", seed)
-        finished = finetune()
-        if finished.preempted:  # SIGTERM: this seed's run saved; the next call resumes it
-            raise SystemExit(f"preempted: checkpoint saved in {finished.model_dir}; run again")
-        results = finished.results
-        run = results.get(PRIMARY) or next(iter(results.values()))
+        done = model_dir / f"seed_{seed}" / RESULTS_FILE
+        if done.exists() and not _bound("finetune.overwrite", False):
+            run = load_results(done)  # finished before an interruption of the seeds
+        else:
+            finished = finetune()
+            if finished.preempted:  # this seed's run saved; the next call resumes it
+                return SeedsResult(finished.model_dir, runs, None, {}, "", preempted=True)
+            results = finished.results
+            run = results.get(PRIMARY) or next(iter(results.values()))
         runs.append(dataclasses.replace(run, model=f"{run.model} seed {seed}"))
     mean, std = aggregate(runs)
     mean = dataclasses.replace(

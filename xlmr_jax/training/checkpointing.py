@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from typing import Any
 
 import gin
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from xlmr_jax import storage, trees
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.validation import at_least, check_field_types
 
+log = logging.getLogger(__name__)
 storage.bound_orbax_retries()
+
+
+DAMAGED = "checkpoints_damaged"
+
+
+class CheckpointMismatch(ValueError):
+    """A readable checkpoint saved by another model size or optimizer (not damage)."""
 
 
 @gin.configurable
@@ -35,14 +46,16 @@ class CheckpointConfig:
 
 
 class TrainCheckpoints:
-    """`MODEL_DIR/checkpoints/<step>/{state,data}`.
-
-    Orbax writes each step into a temporary directory and renames it when complete, so a save
-    killed half-way never replaces the latest good checkpoint.
+    """`MODEL_DIR/checkpoints/<step>/{state,data}`, written by the job holding MODEL_DIR's
+    RunLock (taken before this, so orbax never cleans up another job's save). Orbax writes each step into a temporary
+    directory and renames it when complete, so a save killed half-way never replaces the
+    latest good checkpoint; a latest checkpoint that cannot be read is set aside and the one
+    before it restored (`restore`).
     """
 
     def __init__(self, model_dir: storage.PathLike, config: CheckpointConfig):
-        self.directory = storage.as_path(model_dir, "MODEL_DIR") / "checkpoints"
+        model_dir = storage.as_path(model_dir, "MODEL_DIR")
+        self.directory = model_dir / "checkpoints"
         period = config.period
         options = ocp.CheckpointManagerOptions(
             # Every `period` steps (orbax's default would also save the first step).
@@ -85,26 +98,58 @@ class TrainCheckpoints:
                 "intact: run again once the store is reachable to resume from the latest one."
             ) from e
 
-    def restore(
-        self, abstract_state: TrainState, shardings: Any, step: int | None = None
-    ) -> tuple[TrainState, dict]:
-        """Restore onto `shardings` (any mesh: orbax reshards on read)."""
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise FileNotFoundError(f"No checkpoint in {self.directory}.")
+    def restore(self, abstract_state: TrainState, shardings: Any) -> tuple[TrainState, dict]:
+        """The latest checkpoint that restores, onto `shardings` (any mesh: orbax reshards on
+        read). One that cannot be read (a damaged or missing file) is reported with the file,
+        moved to `checkpoints_damaged/<step>`, and the one before it restored instead."""
         target = jax.tree.map(
             lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
             abstract_state,
             shardings,
         )
+        steps = sorted(self.all_steps(), reverse=True)
+        if not steps:
+            raise FileNotFoundError(f"No checkpoint in {self.directory}.")
+        for step in steps:
+            try:
+                restored, damage = self._restore(step, target), None
+            except CheckpointMismatch:
+                raise
+            except Exception as e:  # tensorstore, orbax and JSON errors alike
+                restored, damage = None, e
+            if not _anyone(damage is not None):
+                return restored.state, restored.data
+            self._set_aside(step, damage)
+        raise storage.StorageError(
+            f"No checkpoint in {self.directory} could be restored (each is set aside in "
+            f"{self.directory.parent / DAMAGED}); delete MODEL_DIR to start over."
+        )
+
+    def _restore(self, step: int, target: Any):
         _check_compatible(self.directory / str(step) / "state", target)
-        restored = self._manager.restore(
+        return self._manager.restore(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()
             ),
         )
-        return restored.state, restored.data
+
+    def _set_aside(self, step: int, damage: Exception | None) -> None:
+        """Moves a checkpoint that failed to restore out of orbax's sight, keeping it."""
+        where = self.directory.parent / DAMAGED / str(step)
+        log.warning(
+            "Checkpoint %d cannot be restored (%s); it is moved to %s and the previous "
+            "checkpoint is used.",
+            step,
+            _damage_summary(damage) if damage else "another process could not read it",
+            where,
+        )
+        if jax.process_index() == 0:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            (self.directory / str(step)).rename(where)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"xlmr: set aside checkpoint {step}")
+        self._manager.reload()
 
     def wait(self) -> None:
         with self._reporting("an asynchronous checkpoint save"):
@@ -112,6 +157,25 @@ class TrainCheckpoints:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _anyone(flag: bool) -> bool:
+    """Whether any process says so (every process gets the same answer)."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(multihost_utils.process_allgather(np.array(flag)).any())
+
+
+def _damage_summary(error: Exception) -> str:
+    """The first line of the deepest cause that says something: tensorstore's, which names the
+    array and the checkpoint directory it failed to read ("OUT_OF_RANGE: Error reading ...")."""
+    said, e = str(error), error
+    for _ in range(8):
+        e = e.__cause__ or e.__context__
+        if e is None:
+            break
+        said = str(e) or said
+    return said.strip().splitlines()[0][:500] if said.strip() else type(error).__name__
 
 
 def _check_compatible(state_dir: storage.Path, target: Any) -> None:
@@ -125,7 +189,7 @@ def _check_compatible(state_dir: storage.Path, target: Any) -> None:
         for k, wanted, found in sorted(diff.mismatched, key=lambda m: not m[0].startswith("params"))
     ]
     if diff:
-        raise ValueError(
+        raise CheckpointMismatch(
             f"Checkpoint {state_dir} does not match this model/optimizer "
             f"(was it saved by a different model size or config?). "
             f"Missing: {diff.missing[:5]}; unexpected: {diff.unexpected[:5]}; "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from xlmr_jax import storage
+from xlmr_jax import exit_codes, storage
 from xlmr_jax.training.checkpointing import TrainCheckpoints
 from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.summaries import MetricWriter
@@ -66,14 +67,25 @@ class LoopEnd:
 
 
 class Preemption:
-    """SIGTERM sets a flag; the loop saves at the next step boundary and exits cleanly."""
+    """SIGTERM or Ctrl-C (SIGINT) sets a flag; the loop saves at the next step boundary and
+    stops cleanly (the command then exits with exit_codes.PREEMPTED). A second Ctrl-C exits at
+    once, without saving."""
 
     def __init__(self):
         self.requested = False
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        self._previous = {
+            sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
 
     def _handle(self, signum, frame):
-        log.warning("SIGTERM received: saving a checkpoint at the next step boundary.")
+        if signum == signal.SIGINT and self.requested:
+            log.warning("Second Ctrl-C: exiting now without saving.")
+            os._exit(exit_codes.INTERRUPTED)
+        log.warning(
+            "%s received: saving a checkpoint at the next step boundary%s.",
+            signal.Signals(signum).name,
+            " (Ctrl-C again to exit at once)" if signum == signal.SIGINT else "",
+        )
         self.requested = True
 
     def agreed(self, step: int) -> bool:
@@ -85,7 +97,8 @@ class Preemption:
         return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
 
     def restore(self):
-        signal.signal(signal.SIGTERM, self._previous)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def resume(
@@ -151,21 +164,29 @@ def run_steps(
 
 
 def close_run(
-    checkpoints: TrainCheckpoints, writer: MetricWriter, profiler: StepProfiler | None = None
+    checkpoints: TrainCheckpoints,
+    writer: MetricWriter | None = None,
+    profiler: StepProfiler | None = None,
 ) -> None:
-    """Stops the profile, waits for the last save, then closes. A failing wait is the error
-    reported: nothing after it runs, so a later failure cannot hide which save failed. While
-    an error propagates, a closer's own failure (the store that failed a save may fail the last
-    metrics upload too) is logged, never put in its place."""
-    failing = sys.exc_info()[1] is not None
+    """Stops the profile, waits for the last save, closes the writer and the checkpoints.
+    Every closer runs. The error reported is the one already
+    propagating, else the first closer's failure (a failing wait names the save that failed);
+    later failures (the store that failed a save may fail the last metrics upload too) are
+    only logged."""
+    error = sys.exc_info()[1]
+    first = None
     closers = [profiler.close] if profiler else []
-    for close in [*closers, checkpoints.wait, checkpoints.close, writer.close]:
+    closers += [checkpoints.wait, *([writer.close] if writer else []), checkpoints.close]
+    for close in closers:
         try:
             close()
         except Exception as e:
-            if not failing:
-                raise
-            log.warning("After the error below, %s also failed: %s", close.__qualname__, e)
+            if error is None and first is None:
+                first = e
+            else:
+                log.warning("After the error below, %s also failed: %s", close.__qualname__, e)
+    if first is not None:
+        raise first
 
 
 def _raise_nonfinite(directory: storage.Path, step: int, batch: dict) -> None:

@@ -22,6 +22,7 @@ from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.mlm_data import MLMInputs, mlm_inputs
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.profiling import StepProfiler
+from xlmr_jax.training.run_lock import RunLock
 from xlmr_jax.training.summaries import MetricWriter
 from xlmr_jax.training.train_step import StepConfig
 from xlmr_jax.training.trainer import Trainer, mlm_trainer
@@ -104,63 +105,66 @@ def train(
     trainer = mlm_trainer(
         model, optimizer, mesh, inputs.mask_fn, step_config, fsdp=mesh_config.fsdp
     )
-    checkpoints = TrainCheckpoints(model_dir, checkpoint_config)
-    resumed = core.resume(trainer, checkpoints, train_data)
-    if resumed:
-        state = resumed[0]
-    else:
-        state = trainer.init_state(seed, _initial_params(init_checkpoint, model_config))
+    with RunLock(model_dir):  # one job per MODEL_DIR, before orbax touches it
+        checkpoints = TrainCheckpoints(model_dir, checkpoint_config)
+        writer = profiler = None
+        try:
+            resumed = core.resume(trainer, checkpoints, train_data)
+            if resumed:
+                state = resumed[0]
+            else:
+                state = trainer.init_state(seed, _initial_params(init_checkpoint, model_config))
 
-    start = int(state.step)
-    last = total_steps if stop_after is None else min(total_steps, start + stop_after)
-    writer = MetricWriter(model_dir, total_steps, start)
-    profiler = StepProfiler(model_dir, profile_steps)
-    result = TrainResult(start, {}, {}, False, None)
-    step_flops = batch_size * flops.train_flops_per_sequence(
-        model_config, inputs.sequence_length, inputs.max_predictions
-    )
-    progress = _Progress(
-        model_dir,
-        trainer,
-        writer,
-        schedule,
-        train_data.languages,
-        result,
-        start,
-        last,
-        log_every,
-        batch_size,
-        tokens_per_step=batch_size * inputs.sequence_length,
-        step_flops=step_flops,
-        num_devices=sharding.num_devices(mesh),
-    )
-    hooks = [core.Hook(progress, every=1)]
-    if eval_every:
+            start = int(state.step)
+            last = total_steps if stop_after is None else min(total_steps, start + stop_after)
+            writer = MetricWriter(model_dir, total_steps, start)
+            profiler = StepProfiler(model_dir, profile_steps)
+            result = TrainResult(start, {}, {}, False, None)
+            step_flops = batch_size * flops.train_flops_per_sequence(
+                model_config, inputs.sequence_length, inputs.max_predictions
+            )
+            progress = _Progress(
+                model_dir,
+                trainer,
+                writer,
+                schedule,
+                train_data.languages,
+                result,
+                start,
+                last,
+                log_every,
+                batch_size,
+                tokens_per_step=batch_size * inputs.sequence_length,
+                step_flops=step_flops,
+                num_devices=sharding.num_devices(mesh),
+            )
+            hooks = [core.Hook(progress, every=1)]
+            if eval_every:
 
-        def validate(step, state, metrics):
-            val = evaluate(trainer, state, validation.source, seed, eval_batches)
-            result.validation_losses[step] = val["loss"]
-            writer.write(step, val, split="validation")
+                def validate(step, state, metrics):
+                    val = evaluate(trainer, state, validation.source, seed, eval_batches)
+                    result.validation_losses[step] = val["loss"]
+                    writer.write(step, val, split="validation")
 
-        hooks.append(core.Hook(validate, every=eval_every))
-    try:
-        end = core.run_steps(
-            trainer,
-            state,
-            train_data,
-            last_step=last,
-            checkpoints=checkpoints,
-            writer=writer,
-            hooks=hooks,
-            nonfinite_dir=model_dir if on_nonfinite == "stop" else None,
-            profiler=profiler,
-        )
-    finally:
-        core.close_run(checkpoints, writer, profiler)
-    state, result.preempted = end.state, end.preempted
-    result.step, result.state = int(state.step), state
-    if export_model and result.step == total_steps:
-        _export(model_dir / "model", state.params, model_config, inputs.vocabulary_file)
+                hooks.append(core.Hook(validate, every=eval_every))
+            end = core.run_steps(
+                trainer,
+                state,
+                train_data,
+                last_step=last,
+                checkpoints=checkpoints,
+                writer=writer,
+                hooks=hooks,
+                nonfinite_dir=model_dir if on_nonfinite == "stop" else None,
+                profiler=profiler,
+            )
+            state, result.preempted = end.state, end.preempted
+            result.step, result.state = int(state.step), state
+            exported = start == total_steps and (model_dir / "model" / "config.json").exists()
+            if export_model and result.step == total_steps and not exported:  # never re-written
+                _export(model_dir / "model", state.params, model_config, inputs.vocabulary_file)
+        finally:
+            core.close_run(checkpoints, writer, profiler)
     return result
 
 

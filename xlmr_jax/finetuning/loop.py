@@ -6,6 +6,10 @@ best average (joint) and/or best per-language evaluations are saved as model che
 average, and the selected checkpoints are finally evaluated on the test spec (or, without one,
 on dev). Outputs in MODEL_DIR: results.json, results.md, evaluation.json, selection.json,
 predictions*/, metrics.jsonl, TensorBoard logs and the operative config.gin.
+
+Under jax.distributed every process runs this same code: each feeds its rows of the global
+batches (`EpochBatches`, `session.predictor`), every process decodes and scores all dev
+predictions, model selection follows process 0's scores, and process 0 writes the files.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from collections.abc import Sequence
 
 import gin
 import jax
+import numpy as np
 import seqio
+from jax.experimental import multihost_utils
 
 from xlmr_jax import host_env, sharding, storage
 from xlmr_jax.checkpoint import load_model, save_model
@@ -97,7 +103,6 @@ def finetune(
     profile_steps: (first, last) steps to trace with jax.profiler into MODEL_DIR/tensorboard.
     """
     host_env.hide_accelerators_from_tensorflow()
-    session.check_single_process()
     model_dir = storage.as_path(model_dir, "MODEL_DIR")
     vocab = session.vocabulary(init_checkpoint, spm_model)
     session.register_tasks(task_registrations, data_dir, vocab)
@@ -116,7 +121,8 @@ def finetune(
     except _Preempted:
         return FinetuneResult(model_dir, {}, "", preempted=True)
     table = reporting.write_report(model_dir, results, details)
-    storage.write_text(model_dir / "config.gin", gin.operative_config_str())
+    if session.is_writer():
+        storage.write_text(model_dir / "config.gin", gin.operative_config_str())
     return FinetuneResult(model_dir, results, table)
 
 
@@ -202,7 +208,7 @@ def _finetune_one(
 
     def evaluate_dev(step: int, state: TrainState, metrics: dict) -> bool:
         evaluations = session.evaluate_spec(dev, session.predictor(trainer, state), recipe, cache)
-        scores = {lang: _headline(ev) for lang, ev in evaluations.items()}
+        scores = _agreed({lang: _headline(ev) for lang, ev in evaluations.items()})
         update = selection.update(step, scores)
         metric = session.task_info(dev.tasks()[dev.languages[0]]).metric
         scalars = {f"{metric}/{lang}": score for lang, score in scores.items()}
@@ -216,10 +222,12 @@ def _finetune_one(
             _save(run, model_dir / "best", state.params, info, meta)
         if "per_language" in recipe.selection and update.improved_languages:
             _save(run, _language_dir(model_dir, step), state.params, info, meta)
-            for old in (model_dir / "per_language").iterdir():
-                if int(old.name.removeprefix("step_")) not in selection.per_language_steps():
-                    old.rmtree()
-        _write_json(model_dir / "selection.json", selection.to_dict())
+            if session.is_writer():
+                for old in (model_dir / "per_language").iterdir():
+                    if int(old.name.removeprefix("step_")) not in selection.per_language_steps():
+                        old.rmtree()
+        if session.is_writer():
+            _write_json(model_dir / "selection.json", selection.to_dict())
         return update.stop
 
     hooks = [
@@ -315,6 +323,15 @@ def _report(
     return results, details
 
 
+def _agreed(scores: dict[str, float]) -> dict[str, float]:
+    """Process 0's scores on every process, so that all make the same selection decisions."""
+    if jax.process_count() == 1:
+        return scores
+    bits = np.array(list(scores.values()), np.float64).view(np.uint32)  # jax has no float64
+    values = np.asarray(multihost_utils.broadcast_one_to_all(bits), np.uint32).view(np.float64)
+    return {lang: float(v) for lang, v in zip(scores, values)}
+
+
 def _headline(evaluation: TaskEvaluation) -> float:
     """The dev metric that selects models (accuracy, F1, ...; `TaskInfo.metric`)."""
     if evaluation.info.metric not in evaluation.metrics:
@@ -354,17 +371,24 @@ def _language_dir(model_dir: storage.Path, step: int) -> storage.Path:
 
 
 def _save(run: _Run, directory: storage.Path, params, info: TaskInfo, meta: dict) -> None:
-    save_model(
-        directory,
-        params,
-        run.model_config,
-        head=info.task_kind.head,
-        num_labels=info.num_labels,
-        id2label=info.task_kind.id2label(info),
-        spm_path=run.vocab.model_file,
-        extra_meta=meta,
-        overwrite=True,
-    )
+    """A model checkpoint of `params` (sharded over any processes), written by process 0;
+    every process returns once it is complete."""
+    if jax.process_count() > 1:
+        params = multihost_utils.process_allgather(params, tiled=True)
+    if session.is_writer():
+        save_model(
+            directory,
+            params,
+            run.model_config,
+            head=info.task_kind.head,
+            num_labels=info.num_labels,
+            id2label=info.task_kind.id2label(info),
+            spm_path=run.vocab.model_file,
+            extra_meta=meta,
+            overwrite=True,
+        )
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"saved {directory}")
 
 
 def _write_json(path: storage.Path, obj) -> None:

@@ -14,6 +14,7 @@ import json
 import statistics
 
 import gin
+import jax
 
 from xlmr_jax import storage
 from xlmr_jax.evaluation.tables import (
@@ -63,16 +64,17 @@ def finetune_seeds(n: int) -> SeedsResult:
     )
     (table,) = build_tables([*runs, mean])
     text = table.markdown() + "\n" + _std_row(table, runs, std)
-    save_results(mean, model_dir / "results.json")
-    storage.write_text(model_dir / "results.md", text + "\n")
-    summary = {
-        "seeds": seeds,
-        "runs": [r.metrics for r in runs],
-        "mean": mean.metrics,
-        "std": std,
-        "average": _averages(table),
-    }
-    storage.write_text(model_dir / "seeds.json", json.dumps(summary, indent=2) + "\n")
+    if jax.process_index() == 0:
+        save_results(mean, model_dir / "results.json")
+        storage.write_text(model_dir / "results.md", text + "\n")
+        summary = {
+            "seeds": seeds,
+            "runs": [r.metrics for r in runs],
+            "mean": mean.metrics,
+            "std": std,
+            "average": _averages(table),
+        }
+        storage.write_text(model_dir / "seeds.json", json.dumps(summary, indent=2) + "\n")
     return SeedsResult(model_dir, runs, mean, std, text)
 
 

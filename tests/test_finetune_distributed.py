@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from train_runs import TINY_FINETUNE, device_env, saved_params
 
-from xlmr_jax.checkpoint import load_model
+from xlmr_jax.model_checkpoint import load_model
 
 pytestmark = pytest.mark.slow
 

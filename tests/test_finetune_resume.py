@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from train_runs import device_env, kill_inside_save, saved_params
 
-from xlmr_jax.checkpoint import load_model
+from xlmr_jax.model_checkpoint import load_model
 
 pytestmark = pytest.mark.slow
 

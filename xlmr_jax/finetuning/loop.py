@@ -27,12 +27,10 @@ import seqio
 from jax.experimental import multihost_utils
 
 from xlmr_jax import host_env, sharding, storage
-from xlmr_jax.checkpoint import load_model, save_model
 from xlmr_jax.config import ModelConfig, check_same_sizes
-from xlmr_jax.evaluation.tables import RunResult
 from xlmr_jax.finetuning import reporting, session
 from xlmr_jax.finetuning.epochs import EpochBatches
-from xlmr_jax.finetuning.evaluation import (
+from xlmr_jax.finetuning.prediction import (
     BatchCache,
     TaskEvaluation,
     eval_batches,
@@ -42,11 +40,13 @@ from xlmr_jax.finetuning.preprocessors import INPUT_IDS
 from xlmr_jax.finetuning.selection import ModelSelection
 from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe, TrainSpec
+from xlmr_jax.metrics.tables import RunResult
+from xlmr_jax.model_checkpoint import load_model, save_model
 from xlmr_jax.training import core
-from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.summaries import MetricWriter
+from xlmr_jax.training.train_checkpoints import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
 from xlmr_jax.vocab import XLMRVocabulary

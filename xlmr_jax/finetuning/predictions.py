@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from xlmr_jax import storage
-from xlmr_jax.finetuning.evaluation import TaskEvaluation
+from xlmr_jax.finetuning.prediction import TaskEvaluation
 
 
 def predictions_path(evaluation: TaskEvaluation, stem: storage.PathLike) -> storage.Path:

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 import jax
 
 from xlmr_jax import storage
-from xlmr_jax.evaluation.tables import RunResult, markdown_tables, save_results
-from xlmr_jax.finetuning.evaluation import TaskEvaluation
+from xlmr_jax.finetuning.prediction import TaskEvaluation
 from xlmr_jax.finetuning.predictions import predictions_path, write_predictions
+from xlmr_jax.metrics.tables import RunResult, markdown_tables, save_results
 
 PRIMARY = "joint"
 ROW_SUFFIX = {"joint": "", "per_language": "per-language selection"}

@@ -17,15 +17,15 @@ import gin
 import jax
 
 from xlmr_jax import storage
-from xlmr_jax.evaluation.tables import (
+from xlmr_jax.finetuning.loop import finetune
+from xlmr_jax.finetuning.reporting import PRIMARY
+from xlmr_jax.metrics.tables import (
     RunResult,
     Table,
     build_tables,
     cell_metrics,
     save_results,
 )
-from xlmr_jax.finetuning.loop import finetune
-from xlmr_jax.finetuning.reporting import PRIMARY
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,9 +19,8 @@ import seqio
 from jax.experimental import multihost_utils
 
 from xlmr_jax import sharding, storage
-from xlmr_jax.checkpoint import CONFIG_FILE, SPM_FILE
 from xlmr_jax.config import ModelConfig
-from xlmr_jax.finetuning.evaluation import (
+from xlmr_jax.finetuning.prediction import (
     BatchCache,
     PredictFn,
     TaskEvaluation,
@@ -32,6 +31,7 @@ from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe
 from xlmr_jax.finetuning.steps import finetune_trainer
 from xlmr_jax.model import XLMRoberta, stack_layers
+from xlmr_jax.model_checkpoint import CONFIG_FILE, SPM_FILE
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
 from xlmr_jax.vocab import XLMRVocabulary

@@ -21,7 +21,7 @@ import os
 import gin
 
 from xlmr_jax.data.formats.squad import MLQA_LANGUAGES, XQUAD_LANGUAGES, read_squad
-from xlmr_jax.finetuning.qa import DOC_STRIDE, MAX_QUERY_LENGTH
+from xlmr_jax.finetuning.qa_features import DOC_STRIDE, MAX_QUERY_LENGTH
 from xlmr_jax.finetuning.registration import as_vocabulary, register_task
 from xlmr_jax.finetuning.sources import LocalFiles, TaskInfo
 from xlmr_jax.finetuning.tfds_records import TfdsRecords, squad_record

@@ -16,9 +16,9 @@ from pathlib import Path
 import jax
 import pytest
 
-from xlmr_jax.checkpoint import PARAMS_DIR, save_model
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.model import XLMRoberta
+from xlmr_jax.model_checkpoint import PARAMS_DIR, save_model
 from xlmr_jax.vocab import XLMRVocabulary
 
 TIMEOUT_S = 240

@@ -15,9 +15,9 @@ import transformers
 from hf_peer import hf_model, hf_outputs, hf_state, padded_batch
 from omegaconf import OmegaConf
 
-from xlmr_jax.checkpoint import LoadedModel
 from xlmr_jax.convert import fairseq, hf
 from xlmr_jax.model import XLMRoberta
+from xlmr_jax.model_checkpoint import LoadedModel
 
 HEADS = [
     ("mlm", 0),

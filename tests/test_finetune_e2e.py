@@ -13,12 +13,12 @@ import pytest
 from train_runs import TINY_FINETUNE
 
 from xlmr_jax import cli
-from xlmr_jax.checkpoint import load_model, save_model
 from xlmr_jax.config import preset
 from xlmr_jax.data.formats import XNLI_LANGUAGES, read_conll, read_glue, read_squad, read_xnli_tsv
 from xlmr_jax.data.formats.squad import MLQA_LANGUAGES
-from xlmr_jax.evaluation.tables import load_results
+from xlmr_jax.metrics.tables import load_results
 from xlmr_jax.model import XLMRoberta, init_params
+from xlmr_jax.model_checkpoint import load_model, save_model
 
 
 def finetune(capsys, setting: str, model_dir: Path, spm_model: str, data_dir: Path, *extra):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from xlmr_jax.finetuning import classification, ner, qa
+from xlmr_jax.finetuning import classification, ner, qa_features
 from xlmr_jax.finetuning.batching import batches, sorted_batches
 from xlmr_jax.finetuning.offsets import encode_with_offsets, token_span
 from xlmr_jax.vocab import BOS_ID, EOS_ID, UNK_ID, XLMRVocabulary
@@ -136,11 +136,11 @@ def test_qa_windows_stride_and_gold_positions(vocab):
     words = [f"w{i}" for i in range(300)]
     context = " ".join(words)
     example = qa_example(context, "w250 w251")
-    features = qa.featurize(vocab, example, 64, doc_stride=16, max_query_length=8)
+    features = qa_features.featurize(vocab, example, 64, doc_stride=16, max_query_length=8)
     context_ids, spans = encode_with_offsets(vocab, context)
     question = vocab.encode("What?")
     budget = 64 - len(question) - 4
-    windows = qa.doc_windows(len(context_ids), budget, 16)
+    windows = qa_features.doc_windows(len(context_ids), budget, 16)
     assert len(features) == len(windows)
     assert [w.start for w in windows] == list(range(0, 16 * len(windows), 16))
     assert windows[-1].start + windows[-1].length == len(context_ids)
@@ -161,7 +161,7 @@ def test_qa_windows_stride_and_gold_positions(vocab):
 
 
 def test_qa_empty_context_still_has_a_window(vocab):
-    (feature,) = qa.featurize(vocab, as_numpy({
+    (feature,) = qa_features.featurize(vocab, as_numpy({
         "index": 0, "question": "Q?", "context": "", "answer_starts": [], "answer_texts": []
     }), 384)  # fmt: skip
     assert feature["context_mask"].sum() == 0 and feature["start_position"] == 0

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 
 from xlmr_jax.data.formats.squad import read_squad
-from xlmr_jax.finetuning import qa
+from xlmr_jax.finetuning import qa_features
 from xlmr_jax.finetuning.offsets import is_blank
 from xlmr_jax.vocab import XLMRVocabulary
 
@@ -41,7 +41,7 @@ def test_every_mlqa_dev_answer_round_trips(data_dir, spm_model):
         assert len(examples) == questions
         for index, example in enumerate(examples):
             for answer in example.answers:
-                raw = qa.to_example(index, example)
+                raw = qa_features.to_example(index, example)
                 raw.update(answer_starts=[answer.start], answer_texts=[answer.text])
                 raw = {k: v.encode() if isinstance(v, str) else v for k, v in raw.items()}
                 raw["answer_texts"] = np.array([answer.text.encode()])
@@ -50,7 +50,7 @@ def test_every_mlqa_dev_answer_round_trips(data_dir, spm_model):
                         int(f["offsets"][f["start_position"], 0]),
                         int(f["offsets"][f["end_position"], 1]),
                     )
-                    for f in qa.featurize(vocab, raw)
+                    for f in qa_features.featurize(vocab, raw)
                     if f["start_position"]
                 }
                 assert len(spans) == 1  # every window holding the answer agrees

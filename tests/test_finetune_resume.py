@@ -19,7 +19,7 @@ import pytest
 from train_runs import device_env, kill_inside_save, saved_params
 
 from xlmr_jax import exit_codes
-from xlmr_jax.checkpoint import load_model
+from xlmr_jax.model_checkpoint import load_model
 
 pytestmark = pytest.mark.slow
 

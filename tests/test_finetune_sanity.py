@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 from xlmr_jax import cli
-from xlmr_jax.evaluation.tables import load_results
+from xlmr_jax.metrics.tables import load_results
 
 MARKER = "zebra"
 

@@ -11,8 +11,8 @@ import pytest
 from train_runs import TINY_FINETUNE
 
 from xlmr_jax import cli
-from xlmr_jax.evaluation.tables import RunResult, load_results
 from xlmr_jax.finetuning.seeds import aggregate
+from xlmr_jax.metrics.tables import RunResult, load_results
 
 
 @pytest.mark.slow

@@ -13,8 +13,8 @@ from xlmr_jax import gin_utils
 from xlmr_jax.data.formats import read_conll, read_glue, read_xnli_tsv
 from xlmr_jax.finetuning import session
 from xlmr_jax.finetuning.epochs import epoch_dataset
-from xlmr_jax.finetuning.evaluation import task_source
 from xlmr_jax.finetuning.ner import NER_LABELS
+from xlmr_jax.finetuning.prediction import task_source
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe, TrainSpec
 from xlmr_jax.tasks.glue import register_glue
 from xlmr_jax.tasks.ner import register_conll

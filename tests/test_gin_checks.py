@@ -11,7 +11,7 @@ from xlmr_jax.config import ModelConfig
 from xlmr_jax.data.masking import MaskingConfig
 from xlmr_jax.finetuning.specs import Recipe
 from xlmr_jax.sharding import MeshConfig
-from xlmr_jax.training.checkpointing import CheckpointConfig
+from xlmr_jax.training.train_checkpoints import CheckpointConfig
 
 SET = ["MODEL_DIR = '/m'", "DATA_DIR = '/d'", "SPM_MODEL = '/s'", "TRAIN_STEPS = 10"]
 

@@ -19,7 +19,7 @@ import sklearn.metrics
 from seqeval.scheme import IOB2
 
 from xlmr_jax.data.formats import iob1_to_iob2, read_conll, read_glue, read_xnli_tsv
-from xlmr_jax.evaluation.metrics import (
+from xlmr_jax.metrics.official import (
     BENCHMARK_METRICS,
     GLUE_METRICS,
     accuracy,

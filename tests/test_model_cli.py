@@ -12,10 +12,10 @@ import torch
 import transformers
 from hf_peer import VOCAB, hf_model, hf_outputs, hf_state
 
-from xlmr_jax.checkpoint import load_model
 from xlmr_jax.cli import main
 from xlmr_jax.convert import fairseq
 from xlmr_jax.convert import hf as hf_convert
+from xlmr_jax.model_checkpoint import load_model
 
 TEXTS = ["The capital of France is Paris.", "Der Hund schläft."]
 MASKED = "The capital of <mask> is <mask>!"

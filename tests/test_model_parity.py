@@ -10,9 +10,9 @@ import pytest
 import transformers
 from hf_peer import hf_model, hf_outputs, padded_batch
 
-from xlmr_jax.checkpoint import check_params
 from xlmr_jax.convert import hf
 from xlmr_jax.model import XLMRoberta, init_params
+from xlmr_jax.model_checkpoint import check_params
 
 pytestmark = pytest.mark.parity
 

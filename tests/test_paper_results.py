@@ -10,8 +10,8 @@ import pytest
 
 from xlmr_jax.cli import main
 from xlmr_jax.data.formats.nli import XNLI_LANGUAGES
-from xlmr_jax.evaluation.paper_results import paper_data, paper_rows
-from xlmr_jax.evaluation.tables import AVERAGES, RunResult, save_results
+from xlmr_jax.metrics.paper_results import paper_data, paper_rows
+from xlmr_jax.metrics.tables import AVERAGES, RunResult, save_results
 
 PAPER_FILES = {"conneau2019": "xlmr-conneau2019.txt", "goyal2021": "xlmr-xl-xxl-goyal2021.txt"}
 # Rows whose printed average is not the mean of their printed cells (> 0.1 off): the papers'

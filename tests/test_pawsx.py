@@ -13,7 +13,7 @@ from train_runs import TINY_FINETUNE
 from xlmr_jax import cli
 from xlmr_jax.data.formats import FormatError, read_pawsx
 from xlmr_jax.data.formats.nli import PAWSX_LANGUAGES
-from xlmr_jax.evaluation.tables import load_results
+from xlmr_jax.metrics.tables import load_results
 
 SIB200 = {"en": "eng_Latn", "de": "deu_Latn", "es": "spa_Latn", "fr": "fra_Latn",
           "ja": "jpn_Jpan", "ko": "kor_Hang", "zh": "zho_Hans"}  # fmt: skip

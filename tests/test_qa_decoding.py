@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xlmr_jax.data.formats import read_squad
-from xlmr_jax.evaluation.qa import Span, best_span, decode_answers
+from xlmr_jax.metrics.qa_spans import Span, best_span, decode_answers
 
 CONTEXT = "Paris is the capital and largest city of France since the year 987."
 WORDS = [(m.start(), m.end()) for m in re.finditer(r"\S+", CONTEXT)]

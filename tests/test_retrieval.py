@@ -13,11 +13,11 @@ import jax
 import numpy as np
 import pytest
 
-from xlmr_jax.checkpoint import load_model, save_model
 from xlmr_jax.cli import main
 from xlmr_jax.config import preset
 from xlmr_jax.inputs import pad_batch
 from xlmr_jax.model import XLMRoberta, init_params
+from xlmr_jax.model_checkpoint import load_model, save_model
 from xlmr_jax.vocab import XLMRVocabulary
 
 LANGUAGES = ("eng_Latn", "fra_Latn", "deu_Latn", "zho_Hans")

@@ -10,9 +10,9 @@ import pytest
 from test_finetune_sanity import write_sst2
 
 from xlmr_jax import cli
-from xlmr_jax.checkpoint import load_model
 from xlmr_jax.convert.saved_model import outputs
 from xlmr_jax.inputs import pad_batch
+from xlmr_jax.model_checkpoint import load_model
 from xlmr_jax.vocab import XLMRVocabulary
 
 # float32, the same XLA computation lowered twice (JAX jit vs TF's XlaCallModule): only

@@ -12,8 +12,8 @@ import sklearn.metrics
 
 from xlmr_jax.cli import main
 from xlmr_jax.data.formats import NLI_LABELS, read_conll, read_glue, read_squad
-from xlmr_jax.evaluation.metrics import conlleval, qa_scores
-from xlmr_jax.evaluation.tables import (
+from xlmr_jax.metrics.official import conlleval, qa_scores
+from xlmr_jax.metrics.tables import (
     RunResult,
     build_tables,
     load_results,

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -61,9 +62,12 @@ def losses(model_dir: Path) -> dict[int, float]:
 
 
 def saved_params(model_dir: Path, step: int) -> dict[str, np.ndarray]:
-    """Flattened parameters of a train checkpoint, as numpy (any saving mesh)."""
+    """Flattened parameters of a train checkpoint, as numpy (any saving mesh and processes)."""
     path = model_dir / "checkpoints" / str(step) / "state"
-    tree = ocp.PyTreeCheckpointer().restore(path)
+    checkpointer = ocp.PyTreeCheckpointer()
+    stored = checkpointer.metadata(path).item_metadata.tree
+    as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), stored)
+    tree = checkpointer.restore(path, args=ocp.args.PyTreeRestore(restore_args=as_numpy))
     flat = {}
 
     def visit(prefix, node):

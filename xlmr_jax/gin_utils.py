@@ -22,7 +22,7 @@ CONFIGURABLE_MODULES = (
     "xlmr_jax.config",
     "xlmr_jax.sharding",
     "xlmr_jax.training.optimizer",
-    "xlmr_jax.training.checkpointing",
+    "xlmr_jax.training.train_checkpoints",
     "xlmr_jax.training.loop",
     "xlmr_jax.training.mlm_data",
     "xlmr_jax.data.masking",

@@ -164,6 +164,16 @@ def host_batch_size(global_batch_size: int) -> int:
     return global_batch_size // count
 
 
+def host_rows(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """This process's rows of a global batch that every process holds in full (process i: the
+    i-th of `jax.process_count()` equal slices; `host_batch_to_global` puts them back)."""
+    if jax.process_count() == 1:
+        return batch
+    rows = host_batch_size(len(next(iter(batch.values()))))
+    start = jax.process_index() * rows
+    return {k: v[start : start + rows] for k, v in batch.items()}
+
+
 def num_devices(mesh: Mesh) -> int:
     return math.prod(mesh.shape.values())
 

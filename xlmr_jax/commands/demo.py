@@ -158,9 +158,9 @@ def _held_out(text_dir: Path, lang: str) -> list[str]:
 
 def _accuracy(model_dir: Path, corpus: Path, text_dir: Path):
     """Per-language accuracy table (demo languages, then the mean over all); token counts."""
-    from xlmr_jax.checkpoint import load_model
     from xlmr_jax.data.sources import discover, iter_documents
-    from xlmr_jax.evaluation.masked_lm import masked_token_accuracy, token_counts
+    from xlmr_jax.metrics.masked_lm import masked_token_accuracy, token_counts
+    from xlmr_jax.model_checkpoint import load_model
     from xlmr_jax.vocab import XLMRVocabulary
 
     model = load_model(model_dir)
@@ -205,8 +205,8 @@ def _frequent_word_position(vocab, ids: list[int], counts) -> int:
 
 
 def _fill_masks(model_dir: Path, text_dir: Path, counts) -> None:
-    from xlmr_jax.checkpoint import load_model
     from xlmr_jax.commands.fill_mask import fill_mask
+    from xlmr_jax.model_checkpoint import load_model
     from xlmr_jax.vocab import XLMRVocabulary
 
     model = load_model(model_dir)

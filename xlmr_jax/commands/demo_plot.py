@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xlmr_jax.data.mixing import LanguageShare
-from xlmr_jax.evaluation.masked_lm import LanguageAccuracy
+from xlmr_jax.metrics.masked_lm import LanguageAccuracy
 
 
 def validation_losses(metrics_jsonl: Path) -> dict[str, list[tuple[int, float]]]:

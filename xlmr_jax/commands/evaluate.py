@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     # The setting's fine-tuning values (MODEL_DIR, INIT_CHECKPOINT) are not needed here.
     args = gin_utils.parse_setting(parser, argv, extra_files=(EVAL_GIN,), require=False)
-    from xlmr_jax.finetuning.evaluate import evaluate_checkpoint
+    from xlmr_jax.finetuning.model_eval import evaluate_checkpoint
 
     languages = args.languages.split(",") if args.languages else None
     result = evaluate_checkpoint(

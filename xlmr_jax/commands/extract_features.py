@@ -11,8 +11,8 @@ import argparse
 import numpy as np
 
 from xlmr_jax import storage
-from xlmr_jax.checkpoint import LoadedModel, load_model
 from xlmr_jax.inputs import pad_batch
+from xlmr_jax.model_checkpoint import LoadedModel, load_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,8 @@ import argparse
 
 import numpy as np
 
-from xlmr_jax.checkpoint import LoadedModel, load_model
 from xlmr_jax.commands.extract_features import vocabulary
+from xlmr_jax.model_checkpoint import LoadedModel, load_model
 
 MASK = "<mask>"
 

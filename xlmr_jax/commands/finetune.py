@@ -3,7 +3,8 @@
 Fine-tunes (one model, or one per language), selects on dev, evaluates and prints the papers'
 table; MODEL_DIR holds the results, predictions and the selected checkpoints. `--seeds N` runs
 it N times (MODEL_DIR/seed_<s>/) and reports the mean and standard deviation per language
-(`xlmr_jax.finetuning.seeds`).
+(`xlmr_jax.finetuning.seeds`). Several processes (jax.distributed: --coordinator_address,
+--num_processes, --process_id, or a TPU pod / SLURM) run one fine-tuning together.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from xlmr_jax import exit_codes, gin_utils
+from xlmr_jax.training import distributed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace a finished run in MODEL_DIR (finetune.overwrite); otherwise it is refused",
     )
+    distributed.add_arguments(parser)
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    distributed.initialize(parser.parse_args(gin_utils.split_gin_bindings(argv)[0]))
     args = gin_utils.parse_setting(parser, argv)
     if args.overwrite:
         import gin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xlmr_jax.checkpoint import save_model
+from xlmr_jax.model_checkpoint import save_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

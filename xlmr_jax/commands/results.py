@@ -1,6 +1,6 @@
 """`xlmr results RUN_DIR... [--with_paper [--compare MODEL]] [--json]`: runs as the papers' tables.
 
-Each RUN_DIR holds a `results.json` (schema in `xlmr_jax.evaluation.tables`); a path to such a
+Each RUN_DIR holds a `results.json` (schema in `xlmr_jax.metrics.tables`); a path to such a
 file works too. Runs of one benchmark and split share a table, one row per run. --with_paper
 adds the papers' rows of each benchmark (`resources/paper_results.json`, with their table
 references) and, per run, its difference to the paper's row of --compare in the same setting;
@@ -13,8 +13,8 @@ import argparse
 import json
 
 from xlmr_jax import storage
-from xlmr_jax.evaluation.paper_results import paper_rows
-from xlmr_jax.evaluation.tables import (
+from xlmr_jax.metrics.paper_results import paper_rows
+from xlmr_jax.metrics.tables import (
     DEFAULT_COMPARE,
     build_tables,
     load_results,

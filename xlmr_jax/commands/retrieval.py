@@ -13,9 +13,9 @@ import argparse
 import json
 
 from xlmr_jax import storage
-from xlmr_jax.checkpoint import load_model
 from xlmr_jax.commands.extract_features import vocabulary
-from xlmr_jax.evaluation.retrieval import retrieval_accuracy, sentence_vectors, truncated
+from xlmr_jax.metrics.retrieval import retrieval_accuracy, sentence_vectors, truncated
+from xlmr_jax.model_checkpoint import load_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

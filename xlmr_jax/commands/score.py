@@ -36,7 +36,7 @@ from xlmr_jax.data.formats.nli import (
     read_xnli_tsv,
 )
 from xlmr_jax.data.formats.squad import read_squad
-from xlmr_jax.evaluation.metrics import (
+from xlmr_jax.metrics.official import (
     BENCHMARK_METRICS,
     classification_scores,
     conlleval,

@@ -18,10 +18,10 @@ import numpy as np
 from flax import traverse_util
 
 from xlmr_jax import storage
-from xlmr_jax.checkpoint import LoadedModel, check_params, numpy_params
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.convert.fairseq_pickle import load_checkpoint
 from xlmr_jax.convert.layout import Entry, flax_to_torch, to_numpy, torch_names, torch_to_flax
+from xlmr_jax.model_checkpoint import LoadedModel, check_params, numpy_params
 
 PREFIXES = ("encoder.", "decoder.")  # new, old
 EMBED_LAYER_NORMS = ("layernorm_embedding", "emb_layer_norm")  # new, old

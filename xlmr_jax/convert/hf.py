@@ -16,15 +16,15 @@ import tqdm
 from flax import traverse_util
 
 from xlmr_jax import checksums, storage
-from xlmr_jax.checkpoint import (
+from xlmr_jax.config import ModelConfig
+from xlmr_jax.convert.hf_tokenizer import write_tokenizer_json
+from xlmr_jax.convert.layout import Entry, flax_to_torch, to_numpy, torch_names, torch_to_flax
+from xlmr_jax.model_checkpoint import (
     LABEL_HEADS,
     LoadedModel,
     check_params,
     numpy_params,
 )
-from xlmr_jax.config import ModelConfig
-from xlmr_jax.convert.hf_tokenizer import write_tokenizer_json
-from xlmr_jax.convert.layout import Entry, flax_to_torch, to_numpy, torch_names, torch_to_flax
 
 MODEL_TYPES = {False: "xlm-roberta", True: "xlm-roberta-xl"}  # keyed by pre_layer_norm
 CLASS_SUFFIX = {

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from xlmr_jax import storage
-from xlmr_jax.checkpoint import LoadedModel, numpy_params
+from xlmr_jax.model_checkpoint import LoadedModel, numpy_params
 
 SIGNATURE = "serving_default"
 PLATFORMS = ("cpu", "cuda", "tpu")  # lowered for each: one SavedModel serves on any of them

@@ -2,7 +2,9 @@
 
 Each epoch shuffles the training tasks with a seed fixed by the run seed and the epoch, so the
 batches of any epoch can be recomputed after a restart: restoring (epoch, offset) rebuilds that
-epoch's order and skips the `offset` batches already trained on.
+epoch's order and skips the `offset` batches already trained on. Every process reads the
+same global batches and keeps its own rows (`sharding.host_rows`), so any number of processes
+trains on the batches of one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from xlmr_jax import sharding
 from xlmr_jax.finetuning.batching import batches
 from xlmr_jax.finetuning.preprocessors import INPUT_IDS
 from xlmr_jax.finetuning.specs import Recipe
@@ -37,7 +40,8 @@ def epoch_dataset(
 
 
 class EpochBatches:
-    """Batches of `recipe.num_epochs` epochs in order; `state()` is {"epoch", "offset"}."""
+    """This process's rows of the batches of `recipe.num_epochs` epochs in order; `state()` is
+    {"epoch", "offset"} (the same on every process)."""
 
     def __init__(self, names: Sequence[str], counts: Mapping[str, int], split: str, recipe: Recipe):
         self._names, self._counts, self._split, self._recipe = names, counts, split, recipe
@@ -63,7 +67,7 @@ class EpochBatches:
             batch = next(self._batches, None)
             if batch is not None:
                 self.offset += 1
-                return batch
+                return sharding.host_rows(batch)
             self.epoch, self.offset, self._batches = self.epoch + 1, 0, None
 
     def state(self) -> dict[str, int]:

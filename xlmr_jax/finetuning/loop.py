@@ -6,6 +6,10 @@ best average (joint) and/or best per-language evaluations are saved as model che
 average, and the selected checkpoints are finally evaluated on the test spec (or, without one,
 on dev). Outputs in MODEL_DIR: results.json, results.md, evaluation.json, selection.json,
 predictions*/, metrics.jsonl, TensorBoard logs and the operative config.gin.
+
+Under jax.distributed every process runs this same code: each feeds its rows of the global
+batches (`EpochBatches`, `session.predictor`), every process decodes and scores all dev
+predictions, model selection follows process 0's scores, and process 0 writes the files.
 """
 
 from __future__ import annotations
@@ -18,15 +22,15 @@ from collections.abc import Sequence
 
 import gin
 import jax
+import numpy as np
 import seqio
+from jax.experimental import multihost_utils
 
 from xlmr_jax import host_env, sharding, storage
-from xlmr_jax.checkpoint import load_model, save_model
 from xlmr_jax.config import ModelConfig, check_same_sizes
-from xlmr_jax.evaluation.tables import RunResult
 from xlmr_jax.finetuning import reporting, session
 from xlmr_jax.finetuning.epochs import EpochBatches
-from xlmr_jax.finetuning.evaluation import (
+from xlmr_jax.finetuning.prediction import (
     BatchCache,
     TaskEvaluation,
     eval_batches,
@@ -36,12 +40,14 @@ from xlmr_jax.finetuning.preprocessors import INPUT_IDS
 from xlmr_jax.finetuning.selection import ModelSelection
 from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe, TrainSpec
+from xlmr_jax.metrics.tables import RunResult
+from xlmr_jax.model_checkpoint import load_model, save_model
 from xlmr_jax.training import core
-from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.run_lock import LOCK_FILE, RunLock
 from xlmr_jax.training.summaries import MetricWriter
+from xlmr_jax.training.train_checkpoints import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
 from xlmr_jax.vocab import XLMRVocabulary
@@ -101,7 +107,6 @@ def finetune(
     profile_steps: (first, last) steps to trace with jax.profiler into MODEL_DIR/tensorboard.
     """
     host_env.hide_accelerators_from_tensorflow()
-    session.check_single_process()
     model_dir = storage.as_path(model_dir, "MODEL_DIR")
     with RunLock(model_dir):
         if (model_dir / reporting.RESULTS_FILE).exists():
@@ -110,7 +115,10 @@ def finetune(
                     f"{model_dir} holds a finished run ({reporting.RESULTS_FILE}); pass --overwrite "
                     "(finetune.overwrite = True) to replace it, or choose another MODEL_DIR."
                 )
-            _clear(model_dir)
+            if session.is_writer():
+                _clear(model_dir)
+            if jax.process_count() > 1:
+                multihost_utils.sync_global_devices(f"cleared {model_dir}")
         vocab = session.vocabulary(init_checkpoint, spm_model)
         session.register_tasks(task_registrations, data_dir, vocab)
         run = _Run(
@@ -127,7 +135,8 @@ def finetune(
             results, details = _finetune_all(run, model_dir, train, dev, test)
         except _Preempted:
             return FinetuneResult(model_dir, {}, "", preempted=True)
-        storage.write_text(model_dir / "config.gin", gin.operative_config_str())
+        if session.is_writer():
+            storage.write_text(model_dir / "config.gin", gin.operative_config_str())
         table = reporting.write_report(model_dir, results, details)  # results.json: finished
     return FinetuneResult(model_dir, results, table)
 
@@ -222,7 +231,7 @@ def _finetune_one(
 
     def evaluate_dev(step: int, state: TrainState, metrics: dict) -> bool:
         evaluations = session.evaluate_spec(dev, session.predictor(trainer, state), recipe, cache)
-        scores = {lang: _headline(ev) for lang, ev in evaluations.items()}
+        scores = _agreed({lang: _headline(ev) for lang, ev in evaluations.items()})
         update = selection.update(step, scores)
         metric = session.task_info(dev.tasks()[dev.languages[0]]).metric
         scalars = {f"{metric}/{lang}": score for lang, score in scores.items()}
@@ -236,10 +245,12 @@ def _finetune_one(
             _save(run, model_dir / "best", state.params, info, meta)
         if "per_language" in recipe.selection and update.improved_languages:
             _save(run, _language_dir(model_dir, step), state.params, info, meta)
-            for old in (model_dir / "per_language").iterdir():
-                if int(old.name.removeprefix("step_")) not in selection.per_language_steps():
-                    old.rmtree()
-        _write_json(model_dir / "selection.json", selection.to_dict())
+            if session.is_writer():
+                for old in (model_dir / "per_language").iterdir():
+                    if int(old.name.removeprefix("step_")) not in selection.per_language_steps():
+                        old.rmtree()
+        if session.is_writer():
+            _write_json(model_dir / "selection.json", selection.to_dict())
         return update.stop
 
     hooks = [
@@ -335,6 +346,15 @@ def _report(
     return results, details
 
 
+def _agreed(scores: dict[str, float]) -> dict[str, float]:
+    """Process 0's scores on every process, so that all make the same selection decisions."""
+    if jax.process_count() == 1:
+        return scores
+    bits = np.array(list(scores.values()), np.float64).view(np.uint32)  # jax has no float64
+    values = np.asarray(multihost_utils.broadcast_one_to_all(bits), np.uint32).view(np.float64)
+    return {lang: float(v) for lang, v in zip(scores, values)}
+
+
 def _headline(evaluation: TaskEvaluation) -> float:
     """The dev metric that selects models (accuracy, F1, ...; `TaskInfo.metric`)."""
     if evaluation.info.metric not in evaluation.metrics:
@@ -374,17 +394,24 @@ def _language_dir(model_dir: storage.Path, step: int) -> storage.Path:
 
 
 def _save(run: _Run, directory: storage.Path, params, info: TaskInfo, meta: dict) -> None:
-    save_model(
-        directory,
-        params,
-        run.model_config,
-        head=info.task_kind.head,
-        num_labels=info.num_labels,
-        id2label=info.task_kind.id2label(info),
-        spm_path=run.vocab.model_file,
-        extra_meta=meta,
-        overwrite=True,
-    )
+    """A model checkpoint of `params` (sharded over any processes), written by process 0;
+    every process returns once it is complete."""
+    if jax.process_count() > 1:
+        params = multihost_utils.process_allgather(params, tiled=True)
+    if session.is_writer():
+        save_model(
+            directory,
+            params,
+            run.model_config,
+            head=info.task_kind.head,
+            num_labels=info.num_labels,
+            id2label=info.task_kind.id2label(info),
+            spm_path=run.vocab.model_file,
+            extra_meta=meta,
+            overwrite=True,
+        )
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"saved {directory}")
 
 
 def _write_json(path: storage.Path, obj) -> None:

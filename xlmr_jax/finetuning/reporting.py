@@ -3,7 +3,8 @@
 `results.json` holds the primary selection's results ("joint" when it ran), `results_<mode>.json`
 the others; results.md has the papers' table (languages as columns, average last) with one row
 per selection mode; evaluation.json lists per language the task, split, number of evaluated
-examples, metrics and predictions file.
+examples, metrics and predictions file. Only process 0 writes (under jax.distributed); every
+process gets the same return values.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+import jax
+
 from xlmr_jax import storage
-from xlmr_jax.evaluation.tables import RunResult, markdown_tables, save_results
-from xlmr_jax.finetuning.evaluation import TaskEvaluation
-from xlmr_jax.finetuning.predictions import write_predictions
+from xlmr_jax.finetuning.prediction import TaskEvaluation
+from xlmr_jax.finetuning.predictions import predictions_path, write_predictions
+from xlmr_jax.metrics.tables import RunResult, markdown_tables, save_results
 
 PRIMARY = "joint"
 RESULTS_FILE = "results.json"  # the primary selection's results; present once a run finished
 ROW_SUFFIX = {"joint": "", "per_language": "per-language selection"}
+
+
+def _is_writer() -> bool:
+    return jax.process_index() == 0
 
 
 def split_name(split: str) -> str:
@@ -51,7 +58,8 @@ def export_predictions(
     """Writes `<directory>/<split>/<column>.<ext>` per language; returns evaluation.json rows."""
     rows = {}
     for lang, ev in evaluations.items():
-        path = write_predictions(ev, directory / split_name(ev.split) / ev.info.column)
+        stem = directory / split_name(ev.split) / ev.info.column
+        path = write_predictions(ev, stem) if _is_writer() else predictions_path(ev, stem)
         rows[lang] = {
             "task": ev.task,
             "split": ev.split,
@@ -68,9 +76,11 @@ def write_report(
     model_dir: storage.Path, results: Mapping[str, RunResult], details: Mapping[str, Mapping]
 ) -> str:
     """Writes results.md, evaluation.json, results_<mode>.json and, last (it marks a finished
-    run), results.json; returns the markdown table."""
-    primary = PRIMARY if PRIMARY in results else next(iter(results))
+    run), results.json; returns the markdown table. Only process 0 writes."""
     table = markdown_tables(list(results.values()))
+    if not _is_writer():
+        return table
+    primary = PRIMARY if PRIMARY in results else next(iter(results))
     storage.write_text(model_dir / "results.md", table + "\n")
     storage.write_text(
         model_dir / "evaluation.json",

@@ -14,9 +14,12 @@ import json
 import statistics
 
 import gin
+import jax
 
 from xlmr_jax import storage
-from xlmr_jax.evaluation.tables import (
+from xlmr_jax.finetuning.loop import finetune
+from xlmr_jax.finetuning.reporting import PRIMARY, RESULTS_FILE
+from xlmr_jax.metrics.tables import (
     RunResult,
     Table,
     build_tables,
@@ -24,8 +27,6 @@ from xlmr_jax.evaluation.tables import (
     load_results,
     save_results,
 )
-from xlmr_jax.finetuning.loop import finetune
-from xlmr_jax.finetuning.reporting import PRIMARY, RESULTS_FILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,16 +70,17 @@ def finetune_seeds(n: int) -> SeedsResult:
     )
     (table,) = build_tables([*runs, mean])
     text = table.markdown() + "\n" + _std_row(table, runs, std)
-    save_results(mean, model_dir / "results.json")
-    storage.write_text(model_dir / "results.md", text + "\n")
-    summary = {
-        "seeds": seeds,
-        "runs": [r.metrics for r in runs],
-        "mean": mean.metrics,
-        "std": std,
-        "average": _averages(table),
-    }
-    storage.write_text(model_dir / "seeds.json", json.dumps(summary, indent=2) + "\n")
+    if jax.process_index() == 0:
+        save_results(mean, model_dir / "results.json")
+        storage.write_text(model_dir / "results.md", text + "\n")
+        summary = {
+            "seeds": seeds,
+            "runs": [r.metrics for r in runs],
+            "mean": mean.metrics,
+            "std": std,
+            "average": _averages(table),
+        }
+        storage.write_text(model_dir / "seeds.json", json.dumps(summary, indent=2) + "\n")
     return SeedsResult(model_dir, runs, mean, std, text)
 
 

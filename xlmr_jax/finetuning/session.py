@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 import optax
 import seqio
+from jax.experimental import multihost_utils
 
 from xlmr_jax import sharding, storage
-from xlmr_jax.checkpoint import CONFIG_FILE, SPM_FILE
 from xlmr_jax.config import ModelConfig
-from xlmr_jax.finetuning.evaluation import (
+from xlmr_jax.finetuning.prediction import (
     BatchCache,
     PredictFn,
     TaskEvaluation,
@@ -30,6 +31,7 @@ from xlmr_jax.finetuning.sources import TaskInfo
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe
 from xlmr_jax.finetuning.steps import finetune_trainer
 from xlmr_jax.model import XLMRoberta, stack_layers
+from xlmr_jax.model_checkpoint import CONFIG_FILE, SPM_FILE
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
 from xlmr_jax.vocab import XLMRVocabulary
@@ -39,11 +41,17 @@ Registration = Callable[..., Any]  # register_<benchmark>(data_dir, vocabulary)
 
 
 def check_single_process() -> None:
+    """`xlmr eval` runs in one process (one host, any number of its devices)."""
     if jax.process_count() > 1:
         raise ValueError(
-            "fine-tuning and evaluation run in one process (one host, any number of its "
-            f"devices); got {jax.process_count()} processes"
+            "checkpoint evaluation runs in one process (one host, any number of its devices); "
+            f"got {jax.process_count()} processes"
         )
+
+
+def is_writer() -> bool:
+    """Whether this process writes the run's files (process 0; every process computes them)."""
+    return jax.process_index() == 0
 
 
 def vocabulary(init_checkpoint: str | None, spm_model: str | None) -> XLMRVocabulary:
@@ -120,13 +128,28 @@ def place_params(
     params = stack_layers(dict(params), config.num_layers) if config.scan_layers else params
     new = dict(state.params)
     for key in keys or new:
-        new[key] = jax.device_put(params[key], trainer.state_shardings.params[key])
+        new[key] = jax.tree.map(_place, params[key], trainer.state_shardings.params[key])
     return state.replace(params=new)
 
 
+def _place(value, sharding: jax.sharding.Sharding) -> jax.Array:
+    """A host array (the same on every process) as a global array in `sharding`."""
+    value = np.asarray(value)
+    return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+
 def predictor(trainer: Trainer, state: TrainState) -> PredictFn:
+    """Model outputs of a global batch (every process holds all of it): each process feeds its
+    rows, and every process gets the outputs of all rows."""
     key = jax.random.key(0)  # unused: evaluation is deterministic
-    return lambda batch: trainer.eval_step(state, batch, key)
+    if jax.process_count() == 1:
+        return lambda batch: trainer.eval_step(state, batch, key)
+
+    def predict(batch: dict[str, np.ndarray]) -> dict:
+        outputs = trainer.eval_step(state, sharding.host_rows(batch), key)
+        return multihost_utils.process_allgather(outputs, tiled=True)
+
+    return predict
 
 
 def evaluate_spec(

@@ -19,7 +19,7 @@ import seqio
 import tensorflow as tf
 
 from xlmr_jax import storage
-from xlmr_jax.evaluation.metrics import BENCHMARK_METRICS
+from xlmr_jax.metrics.official import BENCHMARK_METRICS
 
 if TYPE_CHECKING:
     from xlmr_jax.finetuning.kinds.base import TaskKind

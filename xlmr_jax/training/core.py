@@ -21,9 +21,9 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from xlmr_jax import exit_codes, storage
-from xlmr_jax.training.checkpointing import TrainCheckpoints
 from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.summaries import MetricWriter
+from xlmr_jax.training.train_checkpoints import TrainCheckpoints
 from xlmr_jax.training.train_state import TrainState
 from xlmr_jax.training.trainer import Trainer
 

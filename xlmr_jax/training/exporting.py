@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from xlmr_jax import storage
-from xlmr_jax.checkpoint import LoadedModel, check_params, load_model, numpy_params
+from xlmr_jax.model_checkpoint import LoadedModel, check_params, load_model, numpy_params
 
 CHECKPOINTS = "checkpoints"
 

@@ -13,17 +13,16 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from xlmr_jax import checkpoint as model_checkpoint
-from xlmr_jax import flops, sharding, storage
+from xlmr_jax import flops, model_checkpoint, sharding, storage
 from xlmr_jax.config import ModelConfig, check_same_sizes
 from xlmr_jax.model import XLMRoberta, stack_layers, unstack_layers
 from xlmr_jax.training import core
-from xlmr_jax.training.checkpointing import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.mlm_data import MLMInputs, mlm_inputs
 from xlmr_jax.training.optimizer import learning_rate_schedule, make_optimizer
 from xlmr_jax.training.profiling import StepProfiler
 from xlmr_jax.training.run_lock import RunLock
 from xlmr_jax.training.summaries import MetricWriter
+from xlmr_jax.training.train_checkpoints import CheckpointConfig, TrainCheckpoints
 from xlmr_jax.training.train_step import StepConfig
 from xlmr_jax.training.trainer import Trainer, mlm_trainer
 
@@ -141,12 +140,12 @@ def train(
             hooks = [core.Hook(progress, every=1)]
             if eval_every:
 
-                def validate(step, state, metrics):
-                    val = evaluate(trainer, state, validation.source, seed, eval_batches)
+                def run_validation(step, state, metrics):
+                    val = validate(trainer, state, validation.source, seed, eval_batches)
                     result.validation_losses[step] = val["loss"]
                     writer.write(step, val, split="validation")
 
-                hooks.append(core.Hook(validate, every=eval_every))
+                hooks.append(core.Hook(run_validation, every=eval_every))
             end = core.run_steps(
                 trainer,
                 state,
@@ -234,7 +233,7 @@ def _export(directory: storage.Path, params, cfg: ModelConfig, spm_path: str) ->
         log.info("Model checkpoint written to %s.", directory)
 
 
-def evaluate(trainer: Trainer, state, data, seed: int, num_batches: int) -> dict[str, float]:
+def validate(trainer: Trainer, state, data, seed: int, num_batches: int) -> dict[str, float]:
     """Validation MLM loss, accuracy and perplexity, overall and per language.
 
     The same batches and masks every time: the source restarts from its first batch.

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import optax
 import tensorflow as tf
 
-from xlmr_jax.evaluation.metrics import conlleval
 from xlmr_jax.finetuning import ner as tag_features
 from xlmr_jax.finetuning.kinds.base import (
     Features,
@@ -18,6 +17,7 @@ from xlmr_jax.finetuning.kinds.base import (
     target,
     weighted_mean,
 )
+from xlmr_jax.metrics.official import conlleval
 
 
 class NER(TaskKind):

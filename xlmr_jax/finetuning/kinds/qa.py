@@ -9,10 +9,10 @@ import jax
 import optax
 import tensorflow as tf
 
-from xlmr_jax.evaluation.metrics import qa_scores
-from xlmr_jax.evaluation.qa import decode_answers
-from xlmr_jax.finetuning import qa as window_features
+from xlmr_jax.finetuning import qa_features as window_features
 from xlmr_jax.finetuning.kinds.base import Features, TaskKind, target, weighted_mean
+from xlmr_jax.metrics.official import qa_scores
+from xlmr_jax.metrics.qa_spans import decode_answers
 
 
 class QA(TaskKind):

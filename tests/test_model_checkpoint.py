@@ -13,17 +13,17 @@ import orbax.checkpoint as ocp
 import pytest
 from flax import traverse_util
 
-from xlmr_jax import checkpoint
-from xlmr_jax.checkpoint import (
+from xlmr_jax import model_checkpoint
+from xlmr_jax.config import ModelConfig
+from xlmr_jax.inputs import pad_batch, validate_input_ids
+from xlmr_jax.model import XLMRoberta, stack_layers
+from xlmr_jax.model_checkpoint import (
     check_params,
     expected_shapes,
     load_model,
     numpy_params,
     save_model,
 )
-from xlmr_jax.config import ModelConfig
-from xlmr_jax.inputs import pad_batch, validate_input_ids
-from xlmr_jax.model import XLMRoberta, stack_layers
 
 CONFIG = ModelConfig(vocab_size=1000, hidden_size=32, num_layers=2, num_heads=4, mlp_dim=64)
 
@@ -167,7 +167,7 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_checkpoint(tmp_path, monk
         raise OSError(28, "No space left on device")
 
     old = save_model(tmp_path / "ckpt", _params(seed=1), CONFIG)
-    monkeypatch.setattr(checkpoint, "_write_json", disk_full)
+    monkeypatch.setattr(model_checkpoint, "_write_json", disk_full)
     with pytest.raises(OSError, match="No space left"):
         save_model(tmp_path / "new", _params(), CONFIG)
     with pytest.raises(OSError, match="No space left"):

@@ -5,7 +5,7 @@ most `max_length` ids that start `doc_stride` context tokens apart (BERT/XTREME 
 semantics: the stride is the step between window starts). Questions keep their first
 `max_query_length` tokens. Each window carries, per token, the character span in the context
 (`offsets`, [0, 0] outside the context) and whether it is a context token (`context_mask`), so
-predicted token spans map back to context text (evaluation/qa.py). The gold start/end token is
+predicted token spans map back to context text (metrics/qa_spans.py). The gold start/end token is
 that of the first answer when the window holds the whole answer, else 0 (`<s>`), as in HF.
 """
 

@@ -13,11 +13,11 @@ import gin
 import optax
 
 from xlmr_jax import sharding, storage
-from xlmr_jax.checkpoint import load_model
 from xlmr_jax.finetuning import reporting, session
 from xlmr_jax.finetuning.loop import FinetuneResult
 from xlmr_jax.finetuning.specs import EvalSpec, Recipe
 from xlmr_jax.model import XLMRoberta
+from xlmr_jax.model_checkpoint import load_model
 from xlmr_jax.vocab import XLMRVocabulary
 
 SPLITS = ("test", "dev")

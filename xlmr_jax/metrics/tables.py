@@ -13,7 +13,7 @@
       }
     }
 
-Metric names are those of `xlmr_jax.evaluation.metrics` (accuracy, f1, exact_match, mcc,
+Metric names are those of `xlmr_jax.metrics.official` (accuracy, f1, exact_match, mcc,
 pearson, spearman, precision, recall). A table has one row per run and the columns in the
 paper's order (`COLUMNS`; unknown columns follow, sorted), then the averages (`AVERAGES`):
 "avg" over every column, except GLUE, whose "avg" is the 2021 paper's (Table 2: MNLI-m, QNLI,
@@ -33,8 +33,8 @@ from xlmr_jax import storage
 from xlmr_jax.data.formats.conll import NER_LANGUAGES
 from xlmr_jax.data.formats.nli import PAWSX_LANGUAGES, XNLI_LANGUAGES
 from xlmr_jax.data.formats.squad import MLQA_LANGUAGES, XQUAD_LANGUAGES
-from xlmr_jax.evaluation.metrics import GLUE_METRICS
-from xlmr_jax.evaluation.paper_results import PaperRow, paper_rows
+from xlmr_jax.metrics.official import GLUE_METRICS
+from xlmr_jax.metrics.paper_results import PaperRow, paper_rows
 
 GLUE_COLUMNS = ("mnli", "mnli-mm", "qnli", "qqp", "sst2", "mrpc", "stsb", "cola", "rte", "wnli")
 COLUMNS: dict[str, tuple[str, ...]] = {

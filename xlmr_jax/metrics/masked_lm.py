@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from xlmr_jax.checkpoint import LoadedModel
+from xlmr_jax.model_checkpoint import LoadedModel
 from xlmr_jax.vocab import XLMRVocabulary
 
 

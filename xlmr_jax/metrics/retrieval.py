@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlmr_jax.checkpoint import LoadedModel
 from xlmr_jax.inputs import pad_batch
 from xlmr_jax.model import XLMRoberta
+from xlmr_jax.model_checkpoint import LoadedModel
 
 BATCH = 64
 

@@ -131,7 +131,6 @@ def save_model(
     overwrite: bool = False,
 ) -> storage.Path:
     """Validate and write a model checkpoint directory atomically; returns its path."""
-    import orbax.checkpoint as ocp
 
     storage.bound_orbax_retries()
 
@@ -151,7 +150,7 @@ def save_model(
     }
     directory = storage.as_path(directory, "model checkpoint directory")
     with storage.atomic_directory(directory, CONFIG_FILE, overwrite=overwrite) as tmp:
-        with ocp.StandardCheckpointer() as checkpointer:
+        with _local_checkpointer() as checkpointer:
             checkpointer.save(tmp / PARAMS_DIR, params)
             checkpointer.wait_until_finished()
         if spm_path is not None:
@@ -183,9 +182,22 @@ def _read_meta(directory: storage.Path) -> dict[str, Any]:
     return meta
 
 
+def _local_checkpointer():
+    """An orbax checkpointer of this process alone: a model checkpoint holds host arrays and is
+    written by one process (process 0 under jax.distributed) and read by any, with no barrier
+    shared with the other processes."""
+    import orbax.checkpoint as ocp
+
+    me = jax.process_index()
+    return ocp.StandardCheckpointer(
+        multiprocessing_options=ocp.options.MultiprocessingOptions(
+            primary_host=me, active_processes={me}
+        )
+    )
+
+
 def load_model(directory: storage.PathLike) -> LoadedModel:
     """Read a checkpoint, checking every parameter's name and shape before reading any data."""
-    import orbax.checkpoint as ocp
 
     storage.bound_orbax_retries()
 
@@ -196,7 +208,7 @@ def load_model(directory: storage.PathLike) -> LoadedModel:
     params_dir = directory / PARAMS_DIR
     if not params_dir.is_dir():
         raise FileNotFoundError(f"{directory}: no {PARAMS_DIR}/ directory.")
-    with ocp.StandardCheckpointer() as checkpointer:
+    with _local_checkpointer() as checkpointer:
         stored = checkpointer.metadata(params_dir).item_metadata.tree
         check_params(stored, config, head, num_labels)
         target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, np.float32), stored)

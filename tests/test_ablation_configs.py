@@ -97,13 +97,31 @@ def test_named_language_lists():
         resolve_languages("en,,fr")
 
 
-RUNS = sorted((gin_utils.package_gin_dir() / "pretrain").glob("*.gin"))
+OVERLAYS = {"fused_attention"}  # included after a run, not runs themselves
+RUNS = [
+    p
+    for p in sorted((gin_utils.package_gin_dir() / "pretrain").glob("*.gin"))
+    if p.stem not in OVERLAYS
+]
 
 
 @pytest.mark.parametrize("path", RUNS, ids=lambda p: p.stem)
 def test_every_pretraining_run_parses_with_its_includes(path):
     config, _, alpha = _operative(path)
     assert config.vocab_size > 0 and 0 < alpha <= 1
+
+
+def test_the_fused_attention_overlay_turns_attention_dropout_off():
+    """Its comment: the fused kernels apply no attention dropout, so the overlay sets it to 0."""
+    base = _operative(gin_utils.package_gin_dir() / "pretrain" / "xlmr_base.gin")[0]
+    gin_utils.parse(["pretrain/xlmr_base.gin", "pretrain/fused_attention.gin"], REQUIRED)
+    try:
+        fused = gin.query_parameter("%MODEL_CONFIG").scoped_configurable_fn()
+    finally:
+        gin.clear_config()
+    assert base.attention_impl == "auto" and base.attention_dropout_rate == 0.1  # -> `xla`
+    assert fused.attention_impl == "auto" and fused.attention_dropout_rate == 0.0
+    assert fused.replace(attention_dropout_rate=0.1) == base
 
 
 @pytest.mark.parametrize("name", ["base", "large", "xl", "xxl"])

@@ -41,7 +41,8 @@ def _fails(argv, capsys) -> str:
     """Run a command that must fail with one error line and exit 2; return the line."""
     assert main(argv) == 2
     err = capsys.readouterr().err
-    lines = [line.split("\r")[-1] for line in err.strip().splitlines()]  # after progress bars
+    lines = [line.strip() for line in err.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(f"{argv[0]}:")]  # progress redraws
     assert len(lines) == 1 and lines[0].startswith(f"xlmr {argv[0]}: error: "), err
     return lines[0]
 

@@ -73,7 +73,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     import jax
 
     jax.config.update("jax_num_cpu_devices", args.devices if target.platform == "cpu" else 1)
-    gin_utils.parse_args(args, bindings)
+    gin_utils.parse_args(args, bindings, require=False)  # plans need no MODEL_DIR or data
 
     import gin
 

@@ -124,6 +124,16 @@ def test_a_bad_target_is_one_error_line(target):
     assert len(errors) == 1 and "--target" in errors[0]
 
 
+def test_a_run_gin_file_plans_without_its_run_folders():
+    """pretrain/*.gin leave MODEL_DIR, DATA_DIR and SPM_MODEL required: the plan needs none."""
+    out = _plan_cli(
+        "--gin_file=pretrain/tiny_cpu.gin", "--devices=1", "--batch_size=4", "--seq_len=32",
+        "--remat=none", "--json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout)["model"]["hidden_size"] == 64
+
+
 @pytest.mark.skipif(HAS_CUDA_PLUGIN, reason="the CUDA plugin is installed: no fallback")
 def test_without_the_gpu_compiler_the_plan_falls_back_to_cpu_and_says_which_extra():
     out = _plan_cli(

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from xlmr_jax import collectives, sharding, targets
+from xlmr_jax import collectives, plan, sharding, targets
 from xlmr_jax.config import preset
 from xlmr_jax.plan import compile_train_step
 
@@ -117,3 +117,28 @@ def test_splash_uses_less_memory_than_xla_at_long_sequences():
 def test_splash_compiles_under_tensor_parallel():
     text = _compile(PRESETS["tp8"], attention_impl="splash").as_text()
     assert "tpu_custom_call" in text
+
+
+@pytest.mark.slow
+def test_the_plan_search_compiles_each_setting_with_libtpu():
+    """`xlmr plan --target tpu:... --remat auto` is `plan.search` on the target: libtpu compiles
+    each setting and refuses those over the chip's HBM. The tiny model at 2048 x 512 tokens on
+    one v5e chip (16 GiB): remat none and dots_saveable are refused (a refusal stops early),
+    full remat fits (the compile that takes the time: 193 s for the test on the loaded 2-core
+    machine, 112 s of CPU)."""
+    cfg = preset("tiny").replace(dtype="bfloat16", scan_layers=True)
+    best, tried = plan.search(
+        cfg,
+        sharding.MeshConfig(),
+        batch_size=2048,
+        seq_len=512,
+        target=targets.parse("tpu:v5e:1x1"),
+    )
+    assert [p.remat_policy for p in tried] == ["none", "dots_saveable", "full"]
+    assert all(p.compiler.startswith("libtpu") for p in tried)
+    for p in tried[:2]:
+        assert p.fits is False and "RESOURCE_EXHAUSTED" in p.error
+        assert p.per_device_bytes["total"] > p.budget_bytes == 16 * 2**30
+    assert best is tried[-1] and best.fits and best.error is None and best.microbatches == 1
+    needed = [p.per_device_bytes["total"] for p in tried]
+    assert needed[0] > needed[1] > needed[2]  # each remat level saves memory on the chip

@@ -108,8 +108,10 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             device_kind=args.device_kind if target.platform == "cpu" else None,
             target=target,
         )
-        if args.remat == "auto":
-            plan, _ = planner.search(cfg, mesh, **kwargs)
+        if args.remat == "auto":  # each setting compiled by the target's compiler
+            plan, tried = planner.search(cfg, mesh, **kwargs)
+            for p in tried[:-1]:
+                print(f"xlmr plan: searched: {_does_not_fit(p)}", file=sys.stderr)
         else:
             plan = planner.plan_train_step(
                 cfg.replace(remat_policy=args.remat), mesh, microbatches=args.microbatches, **kwargs

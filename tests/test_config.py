@@ -62,3 +62,21 @@ def test_model_info_cli(capsys):
     assert info["total"] == info["embeddings"] + info["encoder"] + info["lm_head"]
     assert cli.main(["model-info", "--model", "base"]) == 0
     assert "278.30M" in capsys.readouterr().out
+
+
+def test_sinusoidal_position_init_is_the_scaled_table_and_only_the_start():
+    import numpy as np
+
+    from xlmr_jax.model import _embedding_init
+
+    cfg = ModelConfig(hidden_size=8, num_heads=2, position_init="sinusoidal", init_std=0.1)
+    table = np.asarray(
+        nn.meta.unbox(_embedding_init(cfg, (None, "embed"), 1, True)(jax.random.PRNGKey(0), (6, 8)))
+    )
+    assert (table[1] == 0).all()  # the padding row
+    angle = 3 * 10000.0 ** (-2 / 8)  # position row 3, frequency index 1
+    np.testing.assert_allclose(
+        table[3, 2:4], 0.1 * 2**0.5 * np.array([np.sin(angle), np.cos(angle)]), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="position_init"):
+        ModelConfig(position_init="rotary")

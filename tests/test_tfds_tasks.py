@@ -97,3 +97,34 @@ def test_unprepared_builder_is_one_clear_error(names, tmp_path):
         _features("xlmr.tfds.xnli.de", "validation")
     message = str(e.value)
     assert "\n" not in message and "tfds build xnli" in message and str(tmp_path) in message
+
+
+def test_tfds_records_are_streamed_and_shuffled_in_a_buffer(spm_model, tmp_path):
+    """The file-task route with source='tfds' (finetuning/tfds_records.py): records are read and
+    converted as they are iterated, never listed by get_dataset; `index` stays the row."""
+    from xlmr_jax.finetuning.evaluation import task_source
+    from xlmr_jax.finetuning.tfds_records import PairFields, StreamedRecords, TfdsRecords
+    from xlmr_jax.tasks.glue import register_glue
+
+    converted = []
+    fields = PairFields("sentence", None)
+
+    def convert(row, example):
+        converted.append(row)
+        return fields(row, example)
+
+    with tfds.testing.mock_data(num_examples=9, policy=tfds.testing.MockPolicy.USE_CODE):
+        records = TfdsRecords("glue/sst2", "validation", convert)()
+        assert isinstance(records, StreamedRecords)
+        stream = iter(records)
+        assert next(stream).line == 0 and converted == [0]  # one read, one converted
+        assert [r.line for r in records] == list(range(9))  # read again from the start
+
+        register_glue(tmp_path, spm_model, tasks=["sst2"], source="tfds")
+        source = task_source(seqio.get_mixture_or_task("xlmr.glue.sst2"))
+        shuffled = source.get_dataset("validation", shuffle=True, seed=1)
+        indices = [int(ex["index"]) for ex in shuffled.as_numpy_iterator()]
+        again = [int(ex["index"]) for ex in source.get_dataset("validation", seed=1)]
+        listed = source.records("validation")
+    assert sorted(indices) == list(range(9)) and indices != list(range(9)) and again == indices
+    assert isinstance(listed, list) and [r.line for r in listed] == list(range(9))

@@ -36,6 +36,10 @@ class ModelConfig:
     attention_dropout_rate: float = 0.1
     classifier_dropout_rate: float = 0.1
     init_std: float = 0.02
+    # Initial position embeddings: normal (N(0, init_std), as HF/fairseq) | sinusoidal (the
+    # sin/cos table of Vaswani et al. 2017 scaled to std init_std; still learned). Only the
+    # start differs: checkpoints, export and fine-tuning are the same.
+    position_init: str = "normal"
     dtype: str = "float32"  # compute dtype; parameters are always float32
     scan_layers: bool = False
     remat_policy: str = "none"  # none | full | dots_saveable | dots_with_no_batch_dims_saveable
@@ -69,6 +73,10 @@ class ModelConfig:
                 f"attention probabilities but attention_dropout_rate="
                 f"{self.attention_dropout_rate}; set ModelConfig.attention_dropout_rate = 0.0, "
                 "or attention_impl = 'auto' (a fused kernel only when that rate is 0)."
+            )
+        if self.position_init not in ("normal", "sinusoidal"):
+            raise ValueError(
+                f"ModelConfig.position_init must be normal|sinusoidal, got {self.position_init!r}."
             )
         if self.remat_policy not in REMAT_POLICIES:
             raise ValueError(

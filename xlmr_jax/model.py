@@ -85,11 +85,22 @@ def _layer_norm(cfg: ModelConfig, name: str) -> nn.Module:
     )
 
 
-def _embedding_init(cfg: ModelConfig, axes, zero_row: int | None) -> Callable:
-    """N(0, init_std) with the padding row zeroed, as HF/fairseq initialise."""
+def _embedding_init(
+    cfg: ModelConfig, axes, zero_row: int | None, sinusoidal: bool = False
+) -> Callable:
+    """N(0, init_std) with the padding row zeroed, as HF/fairseq initialise; `sinusoidal`: the
+    sin/cos table (Vaswani et al. 2017) of the row index instead, scaled to std init_std."""
 
     def init(key, shape, dtype=jnp.float32):
-        table = nn.initializers.normal(cfg.init_std)(key, shape, dtype)
+        if sinusoidal:
+            rows, dim = shape
+            freqs = 10000.0 ** (-jnp.arange(0, dim, 2, dtype=jnp.float32) / dim)
+            angles = jnp.arange(rows, dtype=jnp.float32)[:, None] * freqs[None, :]
+            table = jnp.zeros(shape, jnp.float32)
+            table = table.at[:, 0::2].set(jnp.sin(angles)).at[:, 1::2].set(jnp.cos(angles))
+            table = (table * cfg.init_std * 2**0.5).astype(dtype)  # sin/cos std: 2 ** -0.5
+        else:
+            table = nn.initializers.normal(cfg.init_std)(key, shape, dtype)
         return table if zero_row is None else table.at[zero_row].set(0)
 
     return nn.with_logical_partitioning(init, axes)
@@ -114,7 +125,9 @@ class Embeddings(nn.Module):
             cfg.hidden_size,
             dtype=jnp.dtype(cfg.dtype),
             param_dtype=jnp.float32,
-            embedding_init=_embedding_init(cfg, (None, "embed"), cfg.pad_id),
+            embedding_init=_embedding_init(
+                cfg, (None, "embed"), cfg.pad_id, cfg.position_init == "sinusoidal"
+            ),
         )
         self.token_type_embeddings = nn.Embed(
             cfg.type_vocab_size,

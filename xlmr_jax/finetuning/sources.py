@@ -4,14 +4,16 @@ A `RecordSource` reads a split's records (`PairExample`, `NerSentence`, `QAExamp
 dataset is requested, so reader errors ("file:line: ...") surface in the caller, and keeps
 them available to evaluation (gold labels, words, contexts) through `records(split)`. Files are
 found by `LocalFiles` (the first existing of the official layouts under a data directory) or,
-for users with prepared tensorflow-datasets, `finetuning.tfds_records`.
+for users with prepared tensorflow-datasets, `finetuning.tfds_records`, whose records are
+streamed: a reader may return a list (files) or any other iterable, read again per iteration
+(TFDS), which `get_dataset` never lists into memory.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +26,12 @@ from xlmr_jax.metrics.official import BENCHMARK_METRICS
 if TYPE_CHECKING:
     from xlmr_jax.finetuning.kinds.base import TaskKind
 
-RecordReader = Callable[[], list]
+# () -> the split's records: a list, or an iterable that streams them (read again per iteration).
+RecordReader = Callable[[], Iterable]
+
+# Examples in the shuffle buffer of a streamed (not listed) split: our choice, a few MB of
+# examples; a split up to this size is still permuted whole.
+STREAM_SHUFFLE_BUFFER = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +96,11 @@ class LocalFiles:
 class RecordSource(seqio.DataSource):
     """Examples `to_example(index, record)` of a split's records, shuffled by `seed` on request.
 
-    The whole split is permuted (not just a buffer), so seqio's warning about uncached function
-    sources does not apply. Examples are built in memory and sliced by tf.data (no Python per
-    element).
+    A listed split (files) is permuted whole (not just a buffer), so seqio's warning about
+    uncached function sources does not apply; its examples are built in memory and sliced by
+    tf.data (no Python per element). A streamed split (TFDS) is converted one record at a time
+    as tf.data asks for it and shuffled in a buffer of STREAM_SHUFFLE_BUFFER examples; `index`
+    is still the record's position in the split.
     """
 
     def __init__(
@@ -114,11 +123,16 @@ class RecordSource(seqio.DataSource):
     def list_shards(self, split: str) -> list[str]:
         return [split]
 
-    def records(self, split: str) -> list:
-        """The reader's records of `split` (read again on every call)."""
+    def _read(self, split: str) -> Iterable:
         if split not in self._readers:
             raise ValueError(f"no split {split!r}; this task has {sorted(self._readers)}")
         return self._readers[split]()
+
+    def records(self, split: str) -> list:
+        """The records of `split` as a list (read again on every call), indexed by `index`: for
+        evaluation, whose dev and test sets are small; a streamed split is listed here only."""
+        records = self._read(split)
+        return records if isinstance(records, list) else list(records)
 
     def get_dataset(
         self,
@@ -131,7 +145,9 @@ class RecordSource(seqio.DataSource):
         use_cached: bool = False,
         num_epochs: int | None = 1,
     ) -> tf.data.Dataset:
-        records = self.records(split)
+        records = self._read(split)
+        if not isinstance(records, list):
+            return self._streamed(records, shuffle, seed)
         order = np.arange(len(records))
         if shuffle:
             order = np.random.default_rng(seed).permutation(len(records))
@@ -140,6 +156,17 @@ class RecordSource(seqio.DataSource):
         # Slicing the ragged columns gives ragged-rank-0 elements; the identity map makes them
         # plain variable-length tensors.
         return tf.data.Dataset.from_tensor_slices(columns).map(lambda ex: ex)
+
+    def _streamed(self, records: Iterable, shuffle: bool, seed: int | None) -> tf.data.Dataset:
+        def examples():
+            for index, record in enumerate(records):
+                example = self._to_example(index, record)
+                yield {k: example[k] for k in self._signature}
+
+        dataset = tf.data.Dataset.from_generator(examples, output_signature=self._signature)
+        if shuffle:
+            dataset = dataset.shuffle(STREAM_SHUFFLE_BUFFER, seed=seed)
+        return dataset
 
 
 def _column(values: list, spec: tf.TensorSpec) -> tf.Tensor | tf.RaggedTensor:

@@ -9,7 +9,8 @@ readers give, so the tasks, featurization and metrics are unchanged. Builders: `
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -23,21 +24,40 @@ TFDS_NER_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-M
 
 @dataclasses.dataclass(frozen=True)
 class TfdsRecords:
-    """`convert(row, example)` of every example of a prepared TFDS split."""
+    """A reader: `convert(row, example)` of every example of a prepared TFDS split, streamed."""
 
     name: str
     split: str
     convert: Callable[[int, dict], object]
     data_dir: str | None = None
 
-    def __call__(self) -> list:
+    def __call__(self) -> StreamedRecords:
+        """Opens the split (a builder that is not prepared fails here, in the caller); its
+        records are read and converted only while they are iterated."""
         import tensorflow_datasets as tfds
 
         dataset = tfds.load(self.name, split=self.split, data_dir=self.data_dir, download=False)
-        records = [self.convert(row, ex) for row, ex in enumerate(tfds.as_numpy(dataset))]
-        if not records:
-            raise ValueError(f"TFDS {self.name}:{self.split} has no examples")
-        return records
+        name = f"TFDS {self.name}:{self.split}"
+        if int(dataset.cardinality()) == 0:  # when unknown (-2), iterating checks it
+            raise ValueError(f"{name} has no examples")
+        return StreamedRecords(name, dataset, self.convert)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamedRecords:
+    """The converted records of a tf.data dataset, one at a time: each iteration reads the split
+    again through tf.data and nothing is listed into memory (`list()` it for random access)."""
+
+    name: str
+    dataset: Any  # tf.data.Dataset
+    convert: Callable[[int, dict], object]
+
+    def __iter__(self) -> Iterator:
+        rows = 0
+        for rows, example in enumerate(self.dataset.as_numpy_iterator(), 1):
+            yield self.convert(rows - 1, example)
+        if not rows:
+            raise ValueError(f"{self.name} has no examples")
 
 
 def _text(value) -> str:

@@ -102,7 +102,7 @@ def test_unprepared_builder_is_one_clear_error(names, tmp_path):
 def test_tfds_records_are_streamed_and_shuffled_in_a_buffer(spm_model, tmp_path):
     """The file-task route with source='tfds' (finetuning/tfds_records.py): records are read and
     converted as they are iterated, never listed by get_dataset; `index` stays the row."""
-    from xlmr_jax.finetuning.evaluation import task_source
+    from xlmr_jax.finetuning.prediction import task_source
     from xlmr_jax.finetuning.tfds_records import PairFields, StreamedRecords, TfdsRecords
     from xlmr_jax.tasks.glue import register_glue
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -35,6 +38,15 @@ def test_a_bucket_directory_is_held_by_one_lease_at_a_time(gcs, caplog, monkeypa
     storage.write_bytes(f"{root}/{LOCK_FILE}", json.dumps(dead).encode())
     with pytest.raises(RunDirInUse, match="in use by pid 1 on gone"):
         RunLock(root)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    here = {**dead, "pid": int(ended.stdout), "host": socket.gethostname()}
+    storage.write_bytes(f"{root}/{LOCK_FILE}", json.dumps(here).encode())
+    with caplog.at_level(logging.WARNING), RunLock(root):  # its process here is gone: at once
+        assert "Taking over" in caplog.text
+    storage.write_bytes(f"{root}/{LOCK_FILE}", json.dumps(dead).encode())
+    caplog.clear()
     monkeypatch.setattr(run_lock, "LEASE_SECONDS", 0)
     with caplog.at_level(logging.WARNING), RunLock(root):
         assert "Taking over" in caplog.text

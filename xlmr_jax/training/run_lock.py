@@ -2,8 +2,8 @@
 
 Local (and NFS) directories: `flock` on `MODEL_DIR/.xlmr.lock`, released by the kernel when
 the process dies. Object stores have no locks: the lock is an object created only if absent
-(GCS `ifGenerationMatch=0`) and renewed every RENEW_SECONDS; one not renewed for LEASE_SECONDS
-(its holder died) is taken over with a warning. Process 0 takes the lock for the whole job
+(GCS `ifGenerationMatch=0`) and renewed every RENEW_SECONDS; one not renewed for LEASE_SECONDS,
+or whose process on this host is gone, is taken over with a warning. Process 0 takes the lock for the whole job
 and every process learns the outcome, so a refused multi-host job stops on all hosts.
 """
 
@@ -72,7 +72,7 @@ def _holder() -> bytes:
         {
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "command": " ".join(sys.argv[:2]),
+            "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:2]]),
             "since": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         }
     ).encode()
@@ -88,6 +88,21 @@ def _in_use(model_dir: storage.Path, holder: bytes) -> RunDirInUse:
         f"{model_dir} is in use by {who}; wait for it to end, stop it, or choose another "
         "MODEL_DIR (one job per run directory)."
     )
+
+
+def _ended_here(holder: bytes) -> bool:
+    """Whether the holder ran on this host and its process is gone (e.g. it died while the
+    store was unreachable and could not delete its lease)."""
+    try:
+        h = json.loads(holder)
+        if h["host"] != socket.gethostname():
+            return False
+        os.kill(int(h["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, KeyError, TypeError, PermissionError):
+        return False
+    return False
 
 
 class _Flock:
@@ -111,10 +126,16 @@ class _Lease:
     def __init__(self, model_dir: storage.Path):
         self._path, self._holder = model_dir / LOCK_FILE, _holder()
         if not storage.create_exclusive(self._path, self._holder):
+            holder = storage.read_bytes(self._path)
             age = time.time() - storage.fs_info(self._path)["mtime_ns"] / 1e9
-            if age < LEASE_SECONDS:
-                raise _in_use(model_dir, storage.read_bytes(self._path))
-            log.warning("Taking over %s: not renewed for %.0f s (its job died).", self._path, age)
+            if age < LEASE_SECONDS and not _ended_here(holder):
+                raise _in_use(model_dir, holder)
+            log.warning(
+                "Taking over %s: its job has ended (not renewed for %.0f s, or its process on "
+                "this host is gone).",
+                self._path,
+                age,
+            )
             self._path.unlink(missing_ok=True)
             if not storage.create_exclusive(self._path, self._holder):
                 raise _in_use(model_dir, storage.read_bytes(self._path))
@@ -132,4 +153,12 @@ class _Lease:
     def release(self) -> None:
         self._stop.set()
         self._renewer.join()
-        self._path.unlink(missing_ok=True)
+        try:
+            self._path.unlink(missing_ok=True)
+        except OSError as e:  # the store is unreachable: the lease lapses on its own
+            log.warning(
+                "Could not remove %s (%s); another job can take it over after %d s.",
+                self._path,
+                e,
+                LEASE_SECONDS,
+            )

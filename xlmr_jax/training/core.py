@@ -8,6 +8,7 @@ What differs between pretraining and fine-tuning lives in the hooks and the data
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -139,11 +140,8 @@ def run_steps(
     try:
         for step in range(start + 1, last_step + 1):
             batch = next(data)
-            if profiler is None:
+            with profiler.step(step) if profiler else contextlib.nullcontext():
                 state, metrics = trainer.train_step(state, batch)
-            else:
-                with profiler.step(step):
-                    state, metrics = trainer.train_step(state, batch)
             if nonfinite_dir is not None and not bool(metrics.get("finite", True)):
                 _raise_nonfinite(nonfinite_dir, step, batch)
             stop = False

@@ -106,4 +106,17 @@ def test_data_cache_shows_progress(pretrain_corpus, spm_model, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "cache: 100%" in proc.stderr and "2/2" in proc.stderr
+    assert "\r" not in proc.stderr  # a log file gets lines, not redraws
     assert len(proc.stdout.strip().splitlines()) == 2  # one summary line per language
+
+
+@pytest.mark.parametrize("leave", [True, False])
+def test_progress_in_a_log_file_is_whole_lines(leave, capsys):
+    """capsys's stderr is not a terminal, as a job's log file."""
+    for _ in logs.progress(range(3), desc="work", leave=leave):
+        pass
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and all(line.strip() for line in lines), repr(err)
+    assert lines[0].startswith("work:   0%") and "0/3" in lines[0]
+    assert ("3/3" in lines[-1]) == leave  # a bar that leaves nothing writes no end line

@@ -1,4 +1,5 @@
-"""Console hygiene for `xlmr`: our INFO lines, libraries' only when asked, TensorFlow started quietly.
+"""Console hygiene for `xlmr`: our INFO lines, libraries' only when asked, TensorFlow started quietly,
+progress bars that suit a terminal and a job's log file alike.
 
 TensorFlow (seqio's and tfds' input pipelines only) prints oneDNN, CPU-feature and CUDA-probe lines
 from C++ before its logging is initialised, which no environment variable silences in 2.21; it is
@@ -13,8 +14,12 @@ import os
 import sys
 import tempfile
 
+import tqdm
+
 from xlmr_jax import host_env
 
+# A bar in a log file (stderr not a terminal) is a line this often at most, in seconds.
+LOG_FILE_PROGRESS_SECONDS = 30
 # Python loggers of libraries that log progress at INFO (orbax and etils log through absl).
 LIBRARY_LOGGERS = ("absl", "jax", "orbax", "tensorflow", "transformers")
 # Benign warnings of orbax that every read of a CheckpointManager step prints.
@@ -81,3 +86,34 @@ def import_tensorflow_quietly(verbosity: int = 0) -> None:
         import tensorflow  # noqa: F401
 
         host_env.hide_accelerators_from_tensorflow()
+
+
+class _Lines:
+    """tqdm's output as whole lines: each carriage-return redraw becomes its own line and a
+    cleared bar (blanks) none, so a job's log holds readable lines, not one endless line."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        for part in text.split("\r"):
+            if part.strip():
+                self._stream.write(part.rstrip() + "\n")
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def progress(iterable=None, **kwargs) -> tqdm.tqdm:
+    """A tqdm progress bar on stderr. When stderr is not a terminal (a job's log file), the bar
+    is written as a line at its start, every LOG_FILE_PROGRESS_SECONDS and (unless
+    `leave=False`) at its end."""
+    if not sys.stderr.isatty():
+        kwargs = {
+            "file": _Lines(sys.stderr),
+            "mininterval": LOG_FILE_PROGRESS_SECONDS,
+            "ncols": 100,
+            **kwargs,
+            "dynamic_ncols": False,
+        }
+    return tqdm.tqdm(iterable, **kwargs)

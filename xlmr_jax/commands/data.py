@@ -18,8 +18,8 @@ import json
 import multiprocessing
 
 import seqio
-import tqdm
 
+from xlmr_jax import logs
 from xlmr_jax.data import cache
 from xlmr_jax.data.cc100 import cc100_sizes
 from xlmr_jax.data.corpus_stats import COUNTS, corpus_stats, sizes
@@ -166,7 +166,7 @@ def _cache(args: argparse.Namespace) -> int:
     build = functools.partial(_cache_language, register, args.cache_dir)
     with (
         contextlib.ExitStack() as stack,
-        tqdm.tqdm(total=len(languages), desc="cache", unit="language") as bar,
+        logs.progress(total=len(languages), desc="cache", unit="language") as bar,
     ):
         lines = map(build, languages)
         if args.workers > 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-import tqdm
+from xlmr_jax import logs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
 
     args = parser.parse_args(argv)
     steps = ["read checkpoint", f"write {args.to}"]
-    with tqdm.tqdm(total=len(steps), desc="export", unit="stage", leave=False) as bar:
+    with logs.progress(total=len(steps), desc="export", unit="stage", leave=False) as bar:
         bar.set_postfix_str(steps[0])
         model = load_any(args.checkpoint, args.step)
         bar.update()

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import tqdm
 from flax import traverse_util
 
-from xlmr_jax import checksums, storage
+from xlmr_jax import checksums, logs, storage
 from xlmr_jax.config import ModelConfig
 from xlmr_jax.convert.hf_tokenizer import write_tokenizer_json
 from xlmr_jax.convert.layout import Entry, flax_to_torch, to_numpy, torch_names, torch_to_flax
@@ -429,7 +428,7 @@ def save_hf(
             save_file(shards[0], tmp / "model.safetensors")
         else:
             weight_map = {}
-            for i, shard in enumerate(tqdm.tqdm(shards, desc="write shards", leave=False), 1):
+            for i, shard in enumerate(logs.progress(shards, desc="write shards", leave=False), 1):
                 name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
                 save_file(shard, tmp / name)
                 weight_map.update(dict.fromkeys(shard, name))

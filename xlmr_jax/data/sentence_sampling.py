@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import tqdm
 
+from xlmr_jax import logs
 from xlmr_jax.data.corpus_stats import corpus_stats, sizes
 from xlmr_jax.data.mixing import DEFAULT_ALPHA, mixing_rates
 from xlmr_jax.data.sources import (
@@ -46,8 +46,8 @@ def sample_sentences(
     counts = sizes(stats, "sentences")
     sample: list[str] = []
     quotas = sentence_quotas(counts, alpha, num_sentences)
-    progress = tqdm.tqdm(quotas.items(), desc="sample sentences", unit="language", leave=False)
-    for i, (lang, quota) in enumerate(progress):
+    bar = logs.progress(quotas.items(), desc="sample sentences", unit="language", leave=False)
+    for i, (lang, quota) in enumerate(bar):
         repeats, rest = divmod(quota, counts[lang])
         picks = np.sort(np.random.default_rng([seed, i]).choice(counts[lang], rest, replace=False))
         index, next_pick = 0, 0

@@ -13,8 +13,8 @@ from collections.abc import Callable, MutableMapping
 import jax
 import numpy as np
 import seqio
-import tqdm
 
+from xlmr_jax import logs
 from xlmr_jax.config import PAD_ID
 from xlmr_jax.finetuning.batching import PAD_VALUES, WEIGHT, sorted_batches
 from xlmr_jax.finetuning.preprocessors import INPUT_IDS
@@ -78,7 +78,7 @@ def run_features(
     kind = task_source(task).info.task_kind
     columns: dict[str, list] = {}
     batches = eval_batches(task, split, batch_size, max_length, cache)
-    for batch in tqdm.tqdm(batches, desc=f"{task.name} {split}", unit="batch", leave=False):
+    for batch in logs.progress(batches, desc=f"{task.name} {split}", unit="batch", leave=False):
         real = batch[WEIGHT] > 0
         outputs = jax.device_get(predict(batch))
         padding = batch[INPUT_IDS] == PAD_ID

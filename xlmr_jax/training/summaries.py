@@ -15,11 +15,10 @@ import time
 from typing import Any
 
 import jax
-import tqdm
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
-from xlmr_jax import storage
+from xlmr_jax import logs, storage
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -67,7 +66,7 @@ class MetricWriter:
         self._events = {
             split: EventFile(model_dir / "tensorboard" / split) for split in ("train", "validation")
         }
-        self._bar = tqdm.tqdm(
+        self._bar = logs.progress(
             total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, desc="train"
         )
 

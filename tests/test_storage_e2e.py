@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from etils import epath
 from train_runs import device_env
 
 from xlmr_jax import exit_codes, storage
@@ -52,7 +53,8 @@ def xlmr(*argv: str, timeout: int = 600) -> str:
 
 
 def tree(url: str) -> dict[str, bytes]:
-    """Every file under `url`, relative name -> bytes."""
+    """Every file under `url`, relative name -> bytes (listed afresh: other processes write)."""
+    epath.backend.fsspec_backend.fs(url).invalidate_cache()
     out = {}
     for directory, _, files in storage.as_path(url).walk():
         directory = os.fspath(directory)  # fsspec gives bucket/..., without the scheme
@@ -103,10 +105,20 @@ def test_beam_caches_on_gcs_are_byte_identical_to_the_local_build(bucket, tmp_pa
     assert tree(f"{bucket}/beam_dask") == local
 
 
-def test_pretrain_resume_export_finetune_score(bucket, data_dir, gcs):
-    run = [*TRAIN, f"--gin.DATA_DIR='{bucket}/corpus'", f"--gin.SPM_MODEL='{bucket}/spm.model'"]
-    straight = f"{bucket}/straight"
-    xlmr("train", *run, f"--gin.MODEL_DIR='{straight}'")
+def run_bindings(bucket: str) -> list[str]:
+    return [*TRAIN, f"--gin.DATA_DIR='{bucket}/corpus'", f"--gin.SPM_MODEL='{bucket}/spm.model'"]
+
+
+@pytest.fixture(scope="module")
+def straight(bucket) -> str:
+    """An uninterrupted run in the bucket: what every interrupted run must end equal to."""
+    model_dir = f"{bucket}/straight"
+    xlmr("train", *run_bindings(bucket), f"--gin.MODEL_DIR='{model_dir}'")
+    return model_dir
+
+
+def test_pretrain_resume_export_finetune_score(bucket, straight, data_dir, gcs):
+    run = run_bindings(bucket)
 
     # SIGTERM once the run has logged step 2; it saves at the next step and exits for requeue.
     # Before that, a second job on the same bucket directory is refused by the run's lock.
@@ -147,11 +159,12 @@ def test_pretrain_resume_export_finetune_score(bucket, data_dir, gcs):
     rte = f"{bucket}/benchmarks/glue/RTE/dev.tsv"
     storage.copy_file(data_dir / "glue" / "RTE" / "dev.tsv", rte)
     finetuned = f"{bucket}/rte"
-    xlmr("finetune", "--gin_file=finetune/glue_rte.gin", "--gin_file=models/tiny.gin",
-         "--gin.ModelConfig.vocab_size=2002", f"--gin.INIT_CHECKPOINT='{straight}/model'",
-         f"--gin.DATA_DIR='{bucket}/benchmarks'", f"--gin.MODEL_DIR='{finetuned}'",
-         "--gin.TrainSpec.split='validation'", "--gin.TEST=None", "--gin.Recipe.max_steps=4",
-         "--gin.Recipe.eval_every=4")  # fmt: skip
+    finetune = ["--gin_file=finetune/glue_rte.gin", "--gin_file=models/tiny.gin",
+                "--gin.ModelConfig.vocab_size=2002", f"--gin.INIT_CHECKPOINT='{straight}/model'",
+                f"--gin.DATA_DIR='{bucket}/benchmarks'", f"--gin.MODEL_DIR='{finetuned}'",
+                "--gin.TrainSpec.split='validation'", "--gin.TEST=None",
+                "--gin.Recipe.max_steps=4", "--gin.Recipe.eval_every=4"]  # fmt: skip
+    xlmr("finetune", *finetune)
     evaluation = json.loads((storage.as_path(finetuned) / "evaluation.json").read_text())
     row = evaluation["joint"]["rte"]
     assert row["examples"] == 277 and row["predictions"].startswith(finetuned)
@@ -170,12 +183,25 @@ def test_pretrain_resume_export_finetune_score(bucket, data_dir, gcs):
     results = json.loads((storage.as_path(finetuned) / "results.json").read_text())
     assert scored["accuracy"] == pytest.approx(results["metrics"]["rte"]["accuracy"])
 
+    # The finished run is refused, then cleared and re-run when asked, in the bucket too.
+    again = [sys.executable, "-m", "xlmr_jax.cli", "finetune", *finetune]
+    refused = subprocess.run(again, env=device_env(1), capture_output=True, text=True)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr, refused.stderr[-3000:]
+    before = tree(finetuned)
+    xlmr("finetune", *finetune, "--overwrite")
+    after = tree(finetuned)
+    assert after["results.json"] == before["results.json"]
+    # Array chunks and event files have new names each run; the old ones must be gone.
+    named = lambda files: {k for k in files if "/d/" not in k and "tfevents" not in k}  # noqa: E731
+    assert named(after) == named(before)
+    assert not (before.keys() - named(before)) & after.keys()
 
-def test_server_stopped_during_a_save_then_resume_loses_nothing(bucket, gcs):
+
+def test_server_stopped_during_a_save_then_resume_loses_nothing(bucket, straight, gcs):
     """The trainer is frozen inside its step-8 save, the server stops, the trainer goes on: it
     fails with one error line naming the checkpoint; with the server back, a rerun resumes from
-    step 4 and ends equal to the uninterrupted run of the test above."""
-    run = [*TRAIN, f"--gin.DATA_DIR='{bucket}/corpus'", f"--gin.SPM_MODEL='{bucket}/spm.model'"]
+    step 4 and ends equal to the uninterrupted run."""
+    run = run_bindings(bucket)
     model_dir = f"{bucket}/outage"
     argv = [sys.executable, "-m", "xlmr_jax.cli", "train", *run, f"--gin.MODEL_DIR='{model_dir}'"]
     proc = subprocess.Popen(argv, env=device_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -198,7 +224,27 @@ def test_server_stopped_during_a_save_then_resume_loses_nothing(bucket, gcs):
     assert "resume" in lines[0]
 
     xlmr("train", *run, f"--gin.MODEL_DIR='{model_dir}'")
-    assert losses(model_dir) == losses(f"{bucket}/straight")
-    jax.tree.map(
-        np.testing.assert_array_equal, params(model_dir, 12), params(f"{bucket}/straight", 12)
-    )
+    assert losses(model_dir) == losses(straight)
+    jax.tree.map(np.testing.assert_array_equal, params(model_dir, 12), params(straight, 12))
+
+
+def test_a_damaged_checkpoint_in_the_bucket_is_set_aside(bucket, straight):
+    """A deleted object in the latest checkpoint: resume warns, moves it to
+    checkpoints_damaged/ in the bucket, and ends equal to the uninterrupted run."""
+    run = run_bindings(bucket)
+    model_dir = f"{bucket}/damaged"
+    xlmr("train", *run, f"--gin.MODEL_DIR='{model_dir}'", "--gin.train.stop_after=8")
+    state = storage.as_path(model_dir) / "checkpoints" / "8" / "state"
+    largest = max(tree(os.fspath(state)).items(), key=lambda item: len(item[1]))[0]
+    (state / largest).unlink()
+
+    argv = [sys.executable, "-m", "xlmr_jax.cli", "train", *run, f"--gin.MODEL_DIR='{model_dir}'"]
+    proc = subprocess.run(argv, env=device_env(1), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warning = [line for line in proc.stderr.splitlines() if "cannot be restored" in line]
+    assert len(warning) == 1 and "Checkpoint 8 " in warning[0], proc.stderr[-3000:]
+    assert f"{model_dir}/checkpoints_damaged/8" in warning[0]
+    kept = tree(f"{model_dir}/checkpoints_damaged/8")  # for inspection: all but the lost object
+    assert "_CHECKPOINT_METADATA" in kept and f"state/{largest}" not in kept
+    assert losses(model_dir) == losses(straight)
+    jax.tree.map(np.testing.assert_array_equal, params(model_dir, 12), params(straight, 12))

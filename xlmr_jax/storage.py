@@ -268,6 +268,17 @@ def create_exclusive(path: PathLike, data: bytes) -> bool:
     return True
 
 
+def move_tree(source: PathLike, target: PathLike) -> None:
+    """Move a directory to `target` (whose parent may not exist yet); in a bucket, which has no
+    folders to rename, every object is copied and then deleted."""
+    source, target = as_path(source), as_path(target)
+    if is_remote(source):
+        _filesystem(source).mv(os.fspath(source), os.fspath(target), recursive=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+
+
 def copy_file(source: PathLike, target: PathLike) -> None:
     """Copy one file between any two places (local or remote)."""
     with as_path(source).open("rb") as src, atomic_writer(target) as dst:
@@ -288,9 +299,10 @@ def read_ranges(path: Path, starts: Sequence[int], ends: Sequence[int]) -> list[
 
 
 def _filesystem(path: Path):
-    import fsspec
+    """The fsspec filesystem epath itself uses for `path`: one listing cache per process."""
+    from etils.epath import backend
 
-    return fsspec.filesystem(os.fspath(path).split("://", 1)[0])
+    return backend.fsspec_backend.fs(path)
 
 
 @contextlib.contextmanager

@@ -145,8 +145,7 @@ class TrainCheckpoints:
             where,
         )
         if jax.process_index() == 0:
-            where.parent.mkdir(parents=True, exist_ok=True)
-            (self.directory / str(step)).rename(where)
+            storage.move_tree(self.directory / str(step), where)
         if jax.process_count() > 1:
             multihost_utils.sync_global_devices(f"xlmr: set aside checkpoint {step}")
         self._manager.reload()

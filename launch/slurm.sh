@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Submit `xlmr train` to SLURM: one process per GPU, jax.distributed reads the SLURM environment.
-# Usage: launch/slurm.sh NODES [GPUS_PER_NODE] [--dry_run] -- TRAIN_FLAGS...
+# Submit `xlmr train` (or `xlmr finetune`) to SLURM: one process per GPU, jax.distributed reads the SLURM environment.
+# Usage: launch/slurm.sh NODES [GPUS_PER_NODE] [--command finetune] [--dry_run] -- FLAGS...
 set -euo pipefail
 nodes=$1; shift
 gpus=8

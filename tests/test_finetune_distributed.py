@@ -1,6 +1,7 @@
 """Fine-tuning under jax.distributed: 2 processes x 4 devices == 1 process x 8.
 
-Both runs are the real `xlmr finetune` of glue_rte.gin (a tiny random model; RTE dev stands in
+Both runs are the real `xlmr finetune` of glue_rte.gin (the 2 processes started by `xlmr launch
+local --command finetune`) (a tiny random model; RTE dev stands in
 for the training data: 9 steps an epoch, 2 epochs) on a data=8 mesh, with both selection modes
 and a test spec (the dev set again), so the selected models are saved from globally sharded
 parameters and reloaded onto every process for the final evaluation.
@@ -40,11 +41,10 @@ SETTING = [
 ]  # fmt: skip
 
 
-def _command(model_dir: Path, spm_model: str, data_dir: Path, *extra: str) -> list[str]:
+def _finetune_args(model_dir: Path, spm_model: str, data_dir: Path) -> list[str]:
     return [
-        sys.executable, "-m", "xlmr_jax.cli", "finetune", *SETTING,
-        f"--gin.SPM_MODEL='{spm_model}'", f"--gin.DATA_DIR='{data_dir}'",
-        f"--gin.MODEL_DIR='{model_dir}'", *extra,
+        *SETTING, f"--gin.SPM_MODEL='{spm_model}'", f"--gin.DATA_DIR='{data_dir}'",
+        f"--gin.MODEL_DIR='{model_dir}'",
     ]  # fmt: skip
 
 
@@ -54,26 +54,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_processes(commands: list[list[str]], devices: int, logs: Path) -> None:
-    """Runs the commands together; a failure or a timeout stops all of them (none hangs)."""
-    procs = []
-    for i, command in enumerate(commands):
-        with open(logs / f"process_{i}.log", "w") as log:
-            procs.append(
-                subprocess.Popen(
-                    command, env=device_env(devices), stdout=log, stderr=subprocess.STDOUT
-                )
-            )
-    try:
-        for proc in procs:
-            proc.wait(timeout=TIMEOUT)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+def _run(argv: list[str], devices: int, logs: Path) -> None:
+    """`xlmr ARGV`; a failure shows the process logs (a launcher stops all processes when one
+    fails; the timeout stops a hang)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "xlmr_jax.cli", *argv],
+        env=device_env(devices),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     tails = "".join(p.read_text()[-3000:] for p in sorted(logs.glob("process_*.log")))
-    assert [p.returncode for p in procs] == [0] * len(procs), tails
+    assert proc.returncode == 0, proc.stderr[-3000:] + tails
 
 
 def _records(model_dir: Path) -> list[dict]:
@@ -102,20 +94,11 @@ def test_two_processes_match_one_process(tmp_path, spm_model, data_dir):
     single, multi = tmp_path / "single", tmp_path / "multi"
     (tmp_path / "logs_single").mkdir()
     (tmp_path / "logs_multi").mkdir()
-    _run_processes([_command(single, spm_model, data_dir)], 8, tmp_path / "logs_single")
-    port = _free_port()
-    distributed = [
-        _command(
-            multi,
-            spm_model,
-            data_dir,
-            f"--coordinator_address=127.0.0.1:{port}",
-            "--num_processes=2",
-            f"--process_id={i}",
-        )  # fmt: skip
-        for i in range(2)
-    ]
-    _run_processes(distributed, 4, tmp_path / "logs_multi")
+    _run(["finetune", *_finetune_args(single, spm_model, data_dir)], 8, tmp_path / "logs_single")
+    launch = ["launch", "local", "--command", "finetune", "--processes", "2",
+              "--devices_per_process", "4", "--port", str(_free_port()),
+              "--log_dir", str(tmp_path / "logs_multi"), "--"]  # fmt: skip
+    _run([*launch, *_finetune_args(multi, spm_model, data_dir)], 4, tmp_path / "logs_multi")
     assert "process 1 of 2" in (tmp_path / "logs_multi" / "process_1.log").read_text()
 
     # Dev metrics at every evaluation, the selection, the final (reloaded, test-spec) results

@@ -36,6 +36,15 @@ def test_multinode_commands_name_coordinator_and_ranks(capsys):
         assert f"--num_processes=2 --process_id={rank}" in out
 
 
+def test_finetune_is_launched_like_train(capsys):
+    argv = ["launch", "slurm", "--nodes", "1", "--command", "finetune", "--dry_run", "--"]
+    argv += ["--gin_file=finetune/xnli_translate_train_all.gin", "--gin.MODEL_DIR='/runs/x'"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "#SBATCH --job-name=xlmr-finetune" in out
+    assert "exec xlmr finetune --gin_file=finetune/xnli_translate_train_all.gin" in out
+
+
 def test_mesh_that_does_not_fit_is_refused():
     with pytest.raises(ValueError, match="does not divide"):
         launching.Job(1, 8, 2, 3, None).validate()

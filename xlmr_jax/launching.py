@@ -1,4 +1,4 @@
-"""Launch `xlmr train` on TPU pods, SLURM GPU clusters, plain multi-node hosts or local processes.
+"""Launch `xlmr train` or `xlmr finetune` on TPU pods, SLURM GPU clusters, plain multi-node hosts or local processes.
 
 Each launcher first checks the mesh against the device count, then prints what it will run
 (dry run) and, unless told to only print, runs it. jax.distributed finds the cluster by itself
@@ -16,6 +16,8 @@ import time
 
 from xlmr_jax import host_env
 
+# The commands a launcher starts: both run one process per host (TPU) or per GPU.
+COMMANDS = ("train", "finetune")
 # Chips (JAX devices) per TPU VM host.
 TPU_CHIPS_PER_HOST = {"v4": 4, "v5p": 4, "v5e": 8, "v6e": 8}
 
@@ -53,9 +55,11 @@ class Job:
         )
 
 
-def tpu_pod_command(tpu_name: str, zone: str, workdir: str, train_args: list[str]) -> list[str]:
-    """One `gcloud ... ssh --worker=all` running the same `xlmr train` on every TPU VM worker."""
-    remote = f"cd {shlex.quote(workdir)} && xlmr train " + " ".join(map(shlex.quote, train_args))
+def tpu_pod_command(
+    tpu_name: str, zone: str, workdir: str, command: str, args: list[str]
+) -> list[str]:
+    """One `gcloud ... ssh --worker=all` running the same `xlmr COMMAND` on every TPU VM worker."""
+    remote = f"cd {shlex.quote(workdir)} && xlmr {command} " + " ".join(map(shlex.quote, args))
     return [
         "gcloud", "compute", "tpus", "tpu-vm", "ssh", tpu_name,
         f"--zone={zone}", "--worker=all", f"--command={remote}",
@@ -75,12 +79,17 @@ def tpu_job(accelerator_type: str, model_parallel: int) -> Job:
 
 
 def slurm_script(
-    nodes: int, gpus_per_node: int, train_args: list[str], time_limit: str, partition: str | None
+    nodes: int,
+    gpus_per_node: int,
+    command: str,
+    args: list[str],
+    time_limit: str,
+    partition: str | None,
 ) -> str:
     """An sbatch script: one task per GPU; jax.distributed reads the SLURM environment."""
     header = [
         "#!/bin/bash",
-        "#SBATCH --job-name=xlmr-train",
+        f"#SBATCH --job-name=xlmr-{command}",
         f"#SBATCH --nodes={nodes}",
         f"#SBATCH --ntasks-per-node={gpus_per_node}",
         f"#SBATCH --gpus-per-node={gpus_per_node}",
@@ -93,30 +102,32 @@ def slurm_script(
     body = [
         "set -euo pipefail",
         "# One process per GPU: each sees only its own GPU.",
-        "srun --kill-on-bad-exit=1 bash -c 'CUDA_VISIBLE_DEVICES=$SLURM_LOCALID exec xlmr train "
-        + " ".join(map(shlex.quote, train_args))
+        "srun --kill-on-bad-exit=1 bash -c 'CUDA_VISIBLE_DEVICES=$SLURM_LOCALID exec xlmr "
+        + shlex.join([command, *args])
         + "'",
     ]
     return "\n".join(header + ["", *body]) + "\n"
 
 
-def multinode_commands(coordinator: str, nodes: int, train_args: list[str]) -> list[list[str]]:
+def multinode_commands(
+    coordinator: str, nodes: int, command: str, args: list[str]
+) -> list[list[str]]:
     """The command for each node (run node i's on host i), one process per host."""
     return [
         [
             "xlmr",
-            "train",
+            command,
             f"--coordinator_address={coordinator}",
             f"--num_processes={nodes}",
             f"--process_id={i}",
-            *train_args,
+            *args,
         ]  # fmt: skip
         for i in range(nodes)
     ]
 
 
 def local_commands(
-    processes: int, devices_per_process: int, port: int, train_args: list[str]
+    processes: int, devices_per_process: int, port: int, command: str, args: list[str]
 ) -> tuple[list[list[str]], dict[str, str]]:
     """N CPU processes on this machine (for testing multi-host code paths)."""
     commands = [
@@ -124,11 +135,11 @@ def local_commands(
             sys.executable,
             "-m",
             "xlmr_jax.cli",
-            "train",
+            command,
             f"--coordinator_address=127.0.0.1:{port}",
             f"--num_processes={processes}",
             f"--process_id={i}",
-            *train_args,
+            *args,
         ]  # fmt: skip
         for i in range(processes)
     ]

@@ -1,7 +1,8 @@
-"""`xlmr launch {tpu,slurm,multinode,local} [options] -- TRAIN_ARGS`: start `xlmr train` at scale.
+"""`xlmr launch {tpu,slurm,multinode,local} [options] -- ARGS`: start `xlmr train` (or, with
+`--command finetune`, `xlmr finetune`) at scale, ARGS being that command's flags.
 
-Every launcher validates the mesh (MeshConfig.model from the gin flags in TRAIN_ARGS) against
-the device count and prints what it will run; --dry_run stops there.
+Every launcher validates the mesh (MeshConfig.model from the gin flags in ARGS) against the
+device count and prints what it will run; --dry_run stops there.
 """
 
 from __future__ import annotations
@@ -36,17 +37,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     local.add_argument("--port", type=int, default=12355)
     local.add_argument("--log_dir", default=None)
     for p in (tpu, slurm, multi, local):
+        p.add_argument(
+            "--command", choices=launching.COMMANDS, default="train", help="what every process runs"
+        )
         p.add_argument("--dry_run", action="store_true", help="print, validate, run nothing")
-        p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then `xlmr train` flags")
+        p.add_argument("args", nargs=argparse.REMAINDER, help="-- then that command's flags")
 
 
-def _model_parallel(train_args: list[str]) -> int:
-    """MeshConfig.model as the training run will see it (parses the same gin flags)."""
+def _model_parallel(args: list[str]) -> int:
+    """MeshConfig.model as the run will see it (parses the same gin flags)."""
     import gin
 
-    rest, bindings = gin_utils.split_gin_bindings(train_args)
+    rest, bindings = gin_utils.split_gin_bindings(args)
     files = [a.split("=", 1)[1] for a in rest if a.startswith("--gin_file=")]
-    gin_utils.parse(files, bindings, require=False)  # each `xlmr train` checks its own
+    gin_utils.parse(files, bindings, require=False)  # each process checks its own
     try:
         return int(gin.query_parameter("MeshConfig.model"))
     except ValueError:
@@ -55,23 +59,27 @@ def _model_parallel(train_args: list[str]) -> int:
 
 def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
-    train_args = [a for a in args.train_args if a != "--"]
-    model_parallel = _model_parallel(train_args)
+    run_args = [a for a in args.args if a != "--"]
+    model_parallel = _model_parallel(run_args)
     if args.target == "tpu":
         job = launching.tpu_job(args.accelerator_type, model_parallel)
-        commands = [launching.tpu_pod_command(args.tpu, args.zone, args.workdir, train_args)]
+        commands = [
+            launching.tpu_pod_command(args.tpu, args.zone, args.workdir, args.command, run_args)
+        ]
     elif args.target == "slurm":
         job = launching.Job(
             args.nodes, args.gpus_per_node, args.nodes * args.gpus_per_node, model_parallel, None
         )
         script = launching.slurm_script(
-            args.nodes, args.gpus_per_node, train_args, args.time, args.partition
+            args.nodes, args.gpus_per_node, args.command, run_args, args.time, args.partition
         )
     elif args.target == "multinode":
         job = launching.Job(
             args.nodes, args.gpus_per_node, args.nodes, model_parallel, args.coordinator
         )
-        commands = launching.multinode_commands(args.coordinator, args.nodes, train_args)
+        commands = launching.multinode_commands(
+            args.coordinator, args.nodes, args.command, run_args
+        )
     else:
         job = launching.Job(
             1,
@@ -81,7 +89,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             f"127.0.0.1:{args.port}",
         )
         commands, env = launching.local_commands(
-            args.processes, args.devices_per_process, args.port, train_args
+            args.processes, args.devices_per_process, args.port, args.command, run_args
         )
     job.validate()
     print(f"[xlmr launch {args.target}] {job.describe()}")

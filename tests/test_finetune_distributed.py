@@ -119,6 +119,20 @@ def test_two_processes_match_one_process(tmp_path, spm_model, data_dir):
     assert predictions
     for path in predictions:
         assert (multi / path).read_bytes() == (single / path).read_bytes(), path
+    # `xlmr eval` of the selected checkpoint in 2 processes: the run's results and predictions.
+    evaluated = tmp_path / "eval"
+    launch[launch.index("finetune")] = "eval"
+    launch[launch.index("--port") + 1] = str(_free_port())
+    eval_args = ["--checkpoint", str(single / "best"), "--output", str(evaluated),
+                 "--gin_file=finetune/glue_rte.gin", f"--gin.DATA_DIR='{data_dir}'",
+                 "--gin.TEST=%DEV"]  # fmt: skip
+    _run([*launch, *eval_args], 4, tmp_path / "logs_multi")
+    results = [json.loads((d / "results.json").read_text()) for d in (evaluated, single)]
+    assert results[0]["metrics"] == results[1]["metrics"]
+    written = sorted(p.relative_to(evaluated) for p in evaluated.glob("predictions/**/*.*"))
+    assert written
+    for path in written:
+        assert (evaluated / path).read_bytes() == (single / path).read_bytes(), path
     evaluation = json.loads((single / "evaluation.json").read_text())
     assert evaluation.keys() == {"joint", "per_language"}
 

@@ -147,6 +147,13 @@ def test_ner_english_to_nl_es_de_with_both_selections(tmp_path, capsys, spm_mode
     assert (tmp_path / "eval" / "predictions" / "dev" / "de.conll").read_text(encoding="utf-8") == (
         model_dir / "predictions" / "dev" / "de.conll"
     ).read_text(encoding="utf-8")
+    # Finished results are kept unless --overwrite asks for them to be replaced.
+    before = (tmp_path / "eval" / "results.json").read_bytes()
+    assert cli.main([*argv, "--languages=de"]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "eval" / "results.json").read_bytes() == before
+    assert cli.main([*argv, "--languages=de", "--overwrite"]) == 0
+    assert load_results(tmp_path / "eval" / "results.json").metrics == evaluated.metrics
 
 
 def test_ner_each_trains_one_model_per_language(tmp_path, capsys, spm_model, data_dir):

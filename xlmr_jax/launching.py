@@ -1,4 +1,5 @@
-"""Launch `xlmr train` or `xlmr finetune` on TPU pods, SLURM GPU clusters, plain multi-node hosts or local processes.
+"""Launch `xlmr train`, `finetune` or `eval` on TPU pods, SLURM GPU clusters, plain multi-node
+hosts or local processes.
 
 Each launcher first checks the mesh against the device count, then prints what it will run
 (dry run) and, unless told to only print, runs it. jax.distributed finds the cluster by itself
@@ -16,8 +17,8 @@ import time
 
 from xlmr_jax import host_env
 
-# The commands a launcher starts: both run one process per host (TPU) or per GPU.
-COMMANDS = ("train", "finetune")
+# The commands a launcher starts, one process per host (TPU) or per GPU.
+COMMANDS = ("train", "finetune", "eval")
 # Chips (JAX devices) per TPU VM host.
 TPU_CHIPS_PER_HOST = {"v4": 4, "v5p": 4, "v5e": 8, "v6e": 8}
 

@@ -1,5 +1,5 @@
 """`xlmr launch {tpu,slurm,multinode,local} [options] -- ARGS`: start `xlmr train` (or, with
-`--command finetune`, `xlmr finetune`) at scale, ARGS being that command's flags.
+`--command finetune` or `eval`, that command) at scale, ARGS being that command's flags.
 
 Every launcher validates the mesh (MeshConfig.model from the gin flags in ARGS) against the
 device count and prints what it will run; --dry_run stops there.

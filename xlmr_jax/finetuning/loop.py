@@ -115,7 +115,7 @@ def finetune(
                     f"{model_dir} holds a finished run ({reporting.RESULTS_FILE}); pass --overwrite "
                     "(finetune.overwrite = True) to replace it, or choose another MODEL_DIR."
                 )
-            if session.is_writer():
+            if reporting.is_writer():
                 _clear(model_dir)
             if jax.process_count() > 1:
                 multihost_utils.sync_global_devices(f"cleared {model_dir}")
@@ -135,7 +135,7 @@ def finetune(
             results, details = _finetune_all(run, model_dir, train, dev, test)
         except _Preempted:
             return FinetuneResult(model_dir, {}, "", preempted=True)
-        if session.is_writer():
+        if reporting.is_writer():
             storage.write_text(model_dir / "config.gin", gin.operative_config_str())
         table = reporting.write_report(model_dir, results, details)  # results.json: finished
     return FinetuneResult(model_dir, results, table)
@@ -245,11 +245,11 @@ def _finetune_one(
             _save(run, model_dir / "best", state.params, info, meta)
         if "per_language" in recipe.selection and update.improved_languages:
             _save(run, _language_dir(model_dir, step), state.params, info, meta)
-            if session.is_writer():
+            if reporting.is_writer():
                 for old in (model_dir / "per_language").iterdir():
                     if int(old.name.removeprefix("step_")) not in selection.per_language_steps():
                         old.rmtree()
-        if session.is_writer():
+        if reporting.is_writer():
             _write_json(model_dir / "selection.json", selection.to_dict())
         return update.stop
 
@@ -398,7 +398,7 @@ def _save(run: _Run, directory: storage.Path, params, info: TaskInfo, meta: dict
     every process returns once it is complete."""
     if jax.process_count() > 1:
         params = multihost_utils.process_allgather(params, tiled=True)
-    if session.is_writer():
+    if reporting.is_writer():
         save_model(
             directory,
             params,

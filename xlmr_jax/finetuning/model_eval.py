@@ -2,7 +2,8 @@
 
 The checkpoint (saved by `finetune`, `best/` or `per_language/step_<n>/`) brings its config,
 head, labels and SentencePiece model; the setting's gin file brings the tasks, data directory
-and specs. Writes results.json, results.md, evaluation.json and predictions/ to output_dir.
+and specs. Writes results.json (last), results.md, evaluation.json and predictions/ to
+output_dir. Several processes (jax.distributed) evaluate together; process 0 writes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import gin
+import jax
 import optax
+from jax.experimental import multihost_utils
 
 from xlmr_jax import sharding, storage
 from xlmr_jax.finetuning import reporting, session
@@ -38,11 +41,25 @@ def evaluate_checkpoint(
     setting: str = "",
     model_name: str = "xlmr",
     mesh_config: sharding.MeshConfig | None = None,
+    overwrite: bool = False,
 ) -> FinetuneResult:
-    """split "test": the setting's test spec (its dev spec when it has none); "dev": dev."""
+    """split "test": the setting's test spec (its dev spec when it has none); "dev": dev.
+
+    An output_dir with results.json holds finished results: refused unless `overwrite` (then
+    the directory is deleted first)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    session.check_single_process()
+    output = storage.as_path(output_dir, "output directory")
+    if (output / reporting.RESULTS_FILE).exists():
+        if not overwrite:
+            raise FileExistsError(
+                f"{output} holds finished results ({reporting.RESULTS_FILE}); pass --overwrite "
+                "to replace them, or choose another --output."
+            )
+        if reporting.is_writer():
+            output.rmtree()
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"cleared {output}")
     recipe = recipe or Recipe()
     loaded = load_model(checkpoint)
     if not loaded.spm_path:
@@ -64,7 +81,6 @@ def evaluate_checkpoint(
     trainer = session.make_trainer(model, info, optax.set_to_zero(), recipe, mesh_config)
     state = trainer.init_state(recipe.seed, loaded.params)
     evaluations = session.evaluate_spec(spec, session.predictor(trainer, state), recipe)
-    output = storage.as_path(output_dir, "output directory")
     steps = dict.fromkeys(spec.languages, loaded.meta.get("step"))
     details = {"joint": reporting.export_predictions(evaluations, output / "predictions", steps)}
     results = {"joint": reporting.run_result(evaluations, model_name, setting or None)}

@@ -24,7 +24,8 @@ RESULTS_FILE = "results.json"  # the primary selection's results; present once a
 ROW_SUFFIX = {"joint": "", "per_language": "per-language selection"}
 
 
-def _is_writer() -> bool:
+def is_writer() -> bool:
+    """Whether this process writes the run's files (process 0; every process computes them)."""
     return jax.process_index() == 0
 
 
@@ -59,7 +60,7 @@ def export_predictions(
     rows = {}
     for lang, ev in evaluations.items():
         stem = directory / split_name(ev.split) / ev.info.column
-        path = write_predictions(ev, stem) if _is_writer() else predictions_path(ev, stem)
+        path = write_predictions(ev, stem) if is_writer() else predictions_path(ev, stem)
         rows[lang] = {
             "task": ev.task,
             "split": ev.split,
@@ -78,7 +79,7 @@ def write_report(
     """Writes results.md, evaluation.json, results_<mode>.json and, last (it marks a finished
     run), results.json; returns the markdown table. Only process 0 writes."""
     table = markdown_tables(list(results.values()))
-    if not _is_writer():
+    if not is_writer():
         return table
     primary = PRIMARY if PRIMARY in results else next(iter(results))
     storage.write_text(model_dir / "results.md", table + "\n")

@@ -40,20 +40,6 @@ DATA_DIR_ENV = "XLMR_DATA_DIR"
 Registration = Callable[..., Any]  # register_<benchmark>(data_dir, vocabulary)
 
 
-def check_single_process() -> None:
-    """`xlmr eval` runs in one process (one host, any number of its devices)."""
-    if jax.process_count() > 1:
-        raise ValueError(
-            "checkpoint evaluation runs in one process (one host, any number of its devices); "
-            f"got {jax.process_count()} processes"
-        )
-
-
-def is_writer() -> bool:
-    """Whether this process writes the run's files (process 0; every process computes them)."""
-    return jax.process_index() == 0
-
-
 def vocabulary(init_checkpoint: str | None, spm_model: str | None) -> XLMRVocabulary:
     """`spm_model` if given, else the init checkpoint's SentencePiece model."""
     if spm_model:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 
@@ -120,3 +121,19 @@ def test_progress_in_a_log_file_is_whole_lines(leave, capsys):
     assert "\r" not in err and all(line.strip() for line in lines), repr(err)
     assert lines[0].startswith("work:   0%") and "0/3" in lines[0]
     assert ("3/3" in lines[-1]) == leave  # a bar that leaves nothing writes no end line
+
+
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_the_tpu_probe_is_quiet_on_a_machine_without_tpu(verbosity):
+    """libtpu (the `tpu` extra) prints worker and topology warnings when JAX looks for a TPU."""
+    pytest.importorskip("libtpu")
+    code = (
+        f"from xlmr_jax import logs; logs.probe_tpu_quietly({verbosity}); "
+        "import jax; print(jax.devices()[0].platform)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"}  # let JAX probe
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "cpu", proc.stderr[-2000:]
+    assert ("TPU" in proc.stderr) == bool(verbosity), proc.stderr[-2000:]

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown command {name!r}; choose one of {', '.join(COMMANDS)}")
     logs.configure(verbosity)
     logs.import_tensorflow_quietly(verbosity)
+    logs.probe_tpu_quietly(verbosity)
     try:
         module = _command_module(name)
     except ModuleNotFoundError as e:

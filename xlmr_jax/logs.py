@@ -9,6 +9,7 @@ imported once here with the process's stderr parked, and kept off accelerators (
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -59,8 +60,9 @@ def configure(verbosity: int = 0) -> None:
 
 
 @contextlib.contextmanager
-def _stderr_parked():
-    """Send file descriptor 2 to a temporary file; replay it if the block raises."""
+def _stderr_parked(replay_on_error: bool = True):
+    """Send file descriptor 2 to a temporary file; replay it if the block raises (unless told
+    not to)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as parked:
@@ -69,12 +71,36 @@ def _stderr_parked():
             yield
         except BaseException:
             os.dup2(saved, 2)
-            parked.seek(0)
-            sys.stderr.write(parked.read().decode(errors="replace"))
+            if replay_on_error:
+                parked.seek(0)
+                sys.stderr.write(parked.read().decode(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def probe_tpu_quietly(verbosity: int = 0) -> None:
+    """Let JAX's TPU probe run with stderr parked (shown with verbosity >= 1).
+
+    libtpu (the `tpu` extra, which `xlmr plan` compiles with) prints topology and worker-address
+    warnings from C++ whenever JAX looks for a TPU, also on machines without one. A failed probe
+    still reaches JAX's log as "Unable to initialize backend 'tpu': ...".
+    """
+    if verbosity:
+        return
+    from jax._src import xla_bridge  # no public hook; left alone if its shape changes
+
+    registration = getattr(xla_bridge, "_backend_factories", {}).get("tpu")
+    if registration is None or not dataclasses.is_dataclass(registration):
+        return
+    probe = registration.factory
+
+    def quiet_probe(*args, **kwargs):
+        with _stderr_parked(replay_on_error=False):
+            return probe(*args, **kwargs)
+
+    xla_bridge._backend_factories["tpu"] = dataclasses.replace(registration, factory=quiet_probe)
 
 
 def import_tensorflow_quietly(verbosity: int = 0) -> None:

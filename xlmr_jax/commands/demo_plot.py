@@ -39,20 +39,24 @@ def write_figure(
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_rates, ax_acc) = plt.subplots(3, 1, figsize=(12, 13))
+    colors = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]  # 7 is grey
+    shown_langs = [lang for lang in sorted(losses) if lang in highlight]
     for lang, points in sorted(losses.items()):
         steps, values = zip(*points)
         shown = lang in highlight
-        ax_loss.plot(steps, values, lw=1.8 if shown else 0.5, color=None if shown else "0.8",
+        color = colors[shown_langs.index(lang) % len(colors)] if shown else "0.8"
+        ax_loss.plot(steps, values, lw=1.8 if shown else 0.5, color=color,
                      label=lang if shown else None, zorder=2 if shown else 1)  # fmt: skip
+    others = " (grey: the other languages)" if len(shown_langs) < len(losses) else ""
     ax_loss.set(xlabel="step", ylabel="validation MLM loss",
-                title="Validation loss per language (grey: the other languages)")  # fmt: skip
+                title=f"Validation loss per language{others}")  # fmt: skip
     ax_loss.legend(ncol=5, fontsize=8)
 
     by_size = sorted(rows, key=lambda r: -r.p)
     x = range(len(by_size))
     ax_rates.bar([i - 0.2 for i in x], [100 * r.p for r in by_size], 0.4, label="p (corpus share)")
     ax_rates.bar([i + 0.2 for i in x], [100 * r.q for r in by_size], 0.4, label=f"q ~ p^{alpha}")
-    ax_rates.set_xticks(list(x), [r.lang for r in by_size], rotation=90, fontsize=6)
+    ax_rates.set_xticks(list(x), [r.lang for r in by_size], **_tick_style(len(by_size)))
     ax_rates.set(ylabel="% of sentences", title=f"Language sampling, alpha = {alpha}")
     ax_rates.legend()
 
@@ -60,10 +64,15 @@ def write_figure(
     ax_acc.bar([i - 0.2 for i in x], [100 * a.model for a in accuracies], 0.4, label="model")
     ax_acc.bar([i + 0.2 for i in x], [100 * a.unigram for a in accuracies], 0.4,
                label="unigram baseline")  # fmt: skip
-    ax_acc.set_xticks(list(x), [a.lang for a in accuracies], rotation=90, fontsize=6)
+    ax_acc.set_xticks(list(x), [a.lang for a in accuracies], **_tick_style(len(accuracies)))
     ax_acc.set(ylabel="% correct", title="Masked-token accuracy on held-out SIB-200 dev text")
     ax_acc.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _tick_style(count: int) -> dict:
+    """Language codes upright while they fit (the default 8, the 15 XNLI ones), else turned."""
+    return {"rotation": 0, "fontsize": 9} if count <= 15 else {"rotation": 90, "fontsize": 6}

@@ -152,8 +152,10 @@ def test_ner_english_to_nl_es_de_with_both_selections(tmp_path, capsys, spm_mode
     assert cli.main([*argv, "--languages=de"]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
     assert (tmp_path / "eval" / "results.json").read_bytes() == before
+    (tmp_path / "eval" / "notes.txt").write_text("mine")  # not a result: --overwrite keeps it
     assert cli.main([*argv, "--languages=de", "--overwrite"]) == 0
     assert load_results(tmp_path / "eval" / "results.json").metrics == evaluated.metrics
+    assert (tmp_path / "eval" / "notes.txt").read_text() == "mine"
 
 
 def test_ner_each_trains_one_model_per_language(tmp_path, capsys, spm_model, data_dir):

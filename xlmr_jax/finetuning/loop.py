@@ -337,7 +337,7 @@ def _report(
             lang: (selection.joint if mode == "joint" else selection.per_language[lang]).step
             for lang in evaluations
         }
-        prefix = "predictions" if mode == reporting.PRIMARY else f"predictions_{mode}"
+        prefix = reporting.PREDICTIONS + ("" if mode == reporting.PRIMARY else f"_{mode}")
         details[mode] = reporting.export_predictions(evaluations, model_dir / prefix, steps)
         results[mode] = reporting.run_result(
             evaluations, run.model_name, reporting.row_setting(run.setting, mode)

@@ -46,7 +46,7 @@ def evaluate_checkpoint(
     """split "test": the setting's test spec (its dev spec when it has none); "dev": dev.
 
     An output_dir with results.json holds finished results: refused unless `overwrite` (then
-    the directory is deleted first)."""
+    the results and predictions there are deleted first; nothing else is)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     output = storage.as_path(output_dir, "output directory")
@@ -57,7 +57,7 @@ def evaluate_checkpoint(
                 "to replace them, or choose another --output."
             )
         if reporting.is_writer():
-            output.rmtree()
+            reporting.clear_report(output)
         if jax.process_count() > 1:
             multihost_utils.sync_global_devices(f"cleared {output}")
     recipe = recipe or Recipe()
@@ -82,6 +82,8 @@ def evaluate_checkpoint(
     state = trainer.init_state(recipe.seed, loaded.params)
     evaluations = session.evaluate_spec(spec, session.predictor(trainer, state), recipe)
     steps = dict.fromkeys(spec.languages, loaded.meta.get("step"))
-    details = {"joint": reporting.export_predictions(evaluations, output / "predictions", steps)}
+    details = {
+        "joint": reporting.export_predictions(evaluations, output / reporting.PREDICTIONS, steps)
+    }
     results = {"joint": reporting.run_result(evaluations, model_name, setting or None)}
     return FinetuneResult(output, results, reporting.write_report(output, results, details))

@@ -21,6 +21,7 @@ from xlmr_jax.metrics.tables import RunResult, markdown_tables, save_results
 
 PRIMARY = "joint"
 RESULTS_FILE = "results.json"  # the primary selection's results; present once a run finished
+PREDICTIONS = "predictions"  # the primary selection's prediction files, per split
 ROW_SUFFIX = {"joint": "", "per_language": "per-language selection"}
 
 
@@ -71,6 +72,17 @@ def export_predictions(
             "step": steps.get(lang),
         }
     return rows
+
+
+def clear_report(directory: storage.Path) -> None:
+    """Deletes what `write_report` and `export_predictions(directory / PREDICTIONS)` wrote, and
+    nothing else: the checkpoints of a run in the same folder stay."""
+    (directory / RESULTS_FILE).unlink(missing_ok=True)  # first: no longer reads as finished
+    for path in [*directory.glob("results*.json"), directory / "results.md"]:
+        path.unlink(missing_ok=True)
+    (directory / "evaluation.json").unlink(missing_ok=True)
+    if (directory / PREDICTIONS).exists():
+        (directory / PREDICTIONS).rmtree()
 
 
 def write_report(

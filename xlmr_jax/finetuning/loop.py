@@ -109,16 +109,13 @@ def finetune(
     host_env.hide_accelerators_from_tensorflow()
     model_dir = storage.as_path(model_dir, "MODEL_DIR")
     with RunLock(model_dir):
-        if (model_dir / reporting.RESULTS_FILE).exists():
-            if not overwrite:
-                raise FileExistsError(
-                    f"{model_dir} holds a finished run ({reporting.RESULTS_FILE}); pass --overwrite "
-                    "(finetune.overwrite = True) to replace it, or choose another MODEL_DIR."
-                )
-            if reporting.is_writer():
-                _clear(model_dir)
-            if jax.process_count() > 1:
-                multihost_utils.sync_global_devices(f"cleared {model_dir}")
+        reporting.replace_finished(
+            model_dir,
+            overwrite,
+            _clear,
+            f"holds a finished run ({reporting.RESULTS_FILE}); pass --overwrite "
+            "(finetune.overwrite = True) to replace it, or choose another MODEL_DIR.",
+        )
         vocab = session.vocabulary(init_checkpoint, spm_model)
         session.register_tasks(task_registrations, data_dir, vocab)
         run = _Run(

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import gin
-import jax
 import optax
-from jax.experimental import multihost_utils
 
 from xlmr_jax import sharding, storage
 from xlmr_jax.finetuning import reporting, session
@@ -50,16 +48,13 @@ def evaluate_checkpoint(
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     output = storage.as_path(output_dir, "output directory")
-    if (output / reporting.RESULTS_FILE).exists():
-        if not overwrite:
-            raise FileExistsError(
-                f"{output} holds finished results ({reporting.RESULTS_FILE}); pass --overwrite "
-                "to replace them, or choose another --output."
-            )
-        if reporting.is_writer():
-            reporting.clear_report(output)
-        if jax.process_count() > 1:
-            multihost_utils.sync_global_devices(f"cleared {output}")
+    reporting.replace_finished(
+        output,
+        overwrite,
+        reporting.clear_report,
+        f"holds finished results ({reporting.RESULTS_FILE}); pass --overwrite to replace them, "
+        "or choose another --output.",
+    )
     recipe = recipe or Recipe()
     loaded = load_model(checkpoint)
     if not loaded.spm_path:

@@ -10,9 +10,10 @@ process gets the same return values.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import jax
+from jax.experimental import multihost_utils
 
 from xlmr_jax import storage
 from xlmr_jax.finetuning.prediction import TaskEvaluation
@@ -72,6 +73,22 @@ def export_predictions(
             "step": steps.get(lang),
         }
     return rows
+
+
+def replace_finished(
+    directory: storage.Path, overwrite: bool, clear: Callable[[storage.Path], None], refusal: str
+) -> None:
+    """A directory with RESULTS_FILE holds finished results: raise FileExistsError with
+    "<directory> <refusal>" unless `overwrite`; then process 0 runs `clear` and every process
+    waits for it."""
+    if not (directory / RESULTS_FILE).exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{directory} {refusal}")
+    if is_writer():
+        clear(directory)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"cleared {directory}")
 
 
 def clear_report(directory: storage.Path) -> None:
